@@ -1,0 +1,1 @@
+"""Deployment: exported graphs and the code that runs them."""

@@ -1,0 +1,84 @@
+"""Model registry: ``get_model(name, **overrides)`` for every network of the paper."""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Dict, List, Optional, Tuple, Type
+
+import mxnet as mx
+from mxnet.gluon import HybridBlock
+
+from .models import CNNFFN, LOTR
+
+# name -> (class, the keyword arguments that make it that variant). Defaults live in the class
+# signatures only; this table states what differs (Table 1 and Section 4.6).
+_MODELS: Dict[str, Tuple[Type[HybridBlock], Dict[str, Any]]] = {
+    "lotr_m": (LOTR, dict(backbone="mobilenetv2_1.0", upsample=False)),
+    "lotr_m+": (LOTR, dict(backbone="mobilenetv2_1.0", upsample=True)),
+    "lotr_r+": (LOTR, dict(backbone="resnet50_v1b", upsample=True)),
+    "cnn_ffn_m": (CNNFFN, dict(backbone="mobilenetv2_1.0")),
+    "cnn_ffn_r": (CNNFFN, dict(backbone="resnet50_v1b")),
+}
+
+# He initialisation (variance 2 / fan_in) for every conv and dense weight; biases, BatchNorm and
+# LayerNorm get the Initializer's defaults (0 and 1); the landmark queries carry their own N(0, 1e-4).
+HE_INIT = mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2)
+
+
+def list_models() -> List[str]:
+    """Names accepted by :func:`get_model`."""
+    return sorted(_MODELS)
+
+
+def model_options(name: str) -> Dict[str, Any]:
+    """The keyword arguments (with defaults) that ``name`` accepts as overrides."""
+    cls, fixed = _lookup(name)
+    signature = inspect.signature(cls.__init__)
+    return {k: p.default for k, p in signature.parameters.items()
+            if k not in ("self", "kwargs") and p.kind is p.POSITIONAL_OR_KEYWORD
+            and k not in fixed}
+
+
+def _lookup(name: str) -> Tuple[Type[HybridBlock], Dict[str, Any]]:
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of {list_models()}")
+    return _MODELS[name]
+
+
+def get_model(name: str, ctx: Optional[mx.Context] = None,
+              backbone_weights: Optional[str] = None, initialize: bool = True,
+              **overrides: Any) -> HybridBlock:
+    """Build a registered model.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`list_models`: ``lotr_m``, ``lotr_m+``, ``lotr_r+``, ``cnn_ffn_m``,
+        ``cnn_ffn_r``.
+    ctx : mxnet.Context, optional
+        Where to initialise the parameters (default CPU).
+    backbone_weights : str, optional
+        Path to gluoncv ImageNet weights for the backbone; default random initialisation.
+        Nothing is ever downloaded.
+    initialize : bool
+        Initialise parameters (He for weights, N(0, 1e-4) for landmark queries).
+    **overrides
+        Constructor arguments, e.g. ``num_points=68``, ``num_layers=1``, ``input_size=256``.
+
+    Returns
+    -------
+    mxnet.gluon.HybridBlock
+        Maps ``(B, 3, S, S)`` float32 RGB 0..255 to ``(B, N, 2)`` crop-pixel coordinates.
+    """
+    cls, fixed = _lookup(name)
+    allowed = model_options(name)
+    unknown = sorted(set(overrides) - set(allowed))
+    if unknown:
+        raise ValueError(f"model {name!r} does not take {unknown}; it takes {sorted(allowed)}")
+    net = cls(**fixed, **overrides)
+    net.model_name = name
+    if initialize or backbone_weights:
+        ctx = ctx or mx.cpu()
+        net.initialize(HE_INIT, ctx=ctx)
+        if backbone_weights:
+            net.backbone.load_imagenet_weights(backbone_weights, ctx=ctx)
+    return net

@@ -1,0 +1,6 @@
+"""Network definitions; build them through :func:`lotr_gluon.get_model`."""
+from .backbone import BACKBONES, Backbone, BackboneWeightsError
+from .cnn_ffn import CNNFFN
+from .lotr import LOTR
+
+__all__ = ["BACKBONES", "Backbone", "BackboneWeightsError", "CNNFFN", "LOTR"]

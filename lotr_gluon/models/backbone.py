@@ -1,0 +1,135 @@
+"""Visual backbones: ImageNet CNNs cut before their classifier (the left box of Figure 1).
+
+The architectures are gluoncv's, built with ``pretrained=False`` so nothing is ever downloaded;
+ImageNet weights come from a gluoncv ``.params`` file the user passes. Parameter names inside a
+:class:`Backbone` follow gluoncv's structure (``features.0.weight``, ``layer1.0.conv1.weight``),
+so a gluoncv classifier file loads into it directly, its classifier weights ignored.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, List, Tuple
+
+import mxnet as mx
+import numpy as np
+from mxnet.gluon import HybridBlock, nn
+
+# ImageNet statistics of the RGB 0..1 images the gluoncv weights were trained on.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _mobilenet_v2_stages(multiplier: float) -> List[Tuple[str, HybridBlock]]:
+    from gluoncv.model_zoo import get_mobilenet_v2
+
+    net = get_mobilenet_v2(multiplier, pretrained=False)
+    # features[-1] is the global average pool: keep the 1280-channel map up to it.
+    return [("features", net.features[:-1])]
+
+
+def _resnet50_v1b_stages() -> List[Tuple[str, HybridBlock]]:
+    from gluoncv.model_zoo import resnet50_v1b
+
+    net = resnet50_v1b(pretrained=False)
+    names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+    return [(name, getattr(net, name)) for name in names]
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to build one backbone and what it produces."""
+
+    build_stages: Callable[[], List[Tuple[str, HybridBlock]]]
+    out_channels: int
+    stride: int
+    weights_file: str  # the gluoncv model-store file whose weights fit it
+
+
+BACKBONES = {
+    "mobilenetv2_1.0": BackboneSpec(
+        lambda: _mobilenet_v2_stages(1.0), 1280, 32, "mobilenetv2_1.0-<hash>.params"),
+    "resnet50_v1b": BackboneSpec(
+        _resnet50_v1b_stages, 2048, 32, "resnet50_v1b-<hash>.params"),
+}
+
+
+class BackboneWeightsError(ValueError):
+    """A backbone weights file is missing or does not fit the backbone."""
+
+
+class BackboneBody(HybridBlock):
+    """gluoncv's layers up to the last feature map, under gluoncv's parameter names."""
+
+    def __init__(self, stages: List[Tuple[str, HybridBlock]], **kwargs):
+        super().__init__(**kwargs)
+        self._stage_names = []
+        for name, block in stages:
+            setattr(self, name, block)  # registers the child under gluoncv's name
+            self._stage_names.append(name)
+
+    def hybrid_forward(self, F, x):
+        for name in self._stage_names:
+            x = getattr(self, name)(x)
+        return x
+
+
+class Backbone(HybridBlock):
+    """An ImageNet CNN truncated to its last feature map, with its own input normalisation.
+
+    Parameters
+    ----------
+    arch : str
+        One of :data:`BACKBONES` (``mobilenetv2_1.0``, ``resnet50_v1b``).
+
+    Notes
+    -----
+    Input: ``(B, 3, H, W)`` float32 RGB in 0..255. Output: ``(B, C, H/32, W/32)``.
+    The ImageNet mean/std are fixed constants inside the graph, so an exported model needs no
+    preprocessing code. ``body`` holds the CNN with gluoncv's parameter names.
+    """
+
+    def __init__(self, arch: str = "mobilenetv2_1.0", **kwargs):
+        super().__init__(**kwargs)
+        if arch not in BACKBONES:
+            raise ValueError(f"unknown backbone {arch!r}; expected one of {sorted(BACKBONES)}")
+        self.arch = arch
+        self.spec = BACKBONES[arch]
+        self.out_channels = self.spec.out_channels
+        self.stride = self.spec.stride
+        mean = np.array(IMAGENET_MEAN, np.float32).reshape(1, 3, 1, 1) * 255.0
+        std = np.array(IMAGENET_STD, np.float32).reshape(1, 3, 1, 1) * 255.0
+        with self.name_scope():
+            self.pixel_mean = self.params.get_constant("pixel_mean", mx.nd.array(mean))
+            self.pixel_std = self.params.get_constant("pixel_std", mx.nd.array(std))
+            self.body = BackboneBody(self.spec.build_stages())
+
+    def hybrid_forward(self, F, x, pixel_mean, pixel_std):
+        x = F.broadcast_div(F.broadcast_sub(x, pixel_mean), pixel_std)
+        return self.body(x)  # (B, C, H/32, W/32)
+
+    def load_imagenet_weights(self, path: str, ctx=None) -> None:
+        """Load a gluoncv ImageNet classifier ``.params`` file into this backbone.
+
+        The classifier's own weights in the file are ignored.
+
+        Raises
+        ------
+        BackboneWeightsError
+            When the file does not exist or its arrays do not fit this backbone.
+        """
+        expected = (f"gluoncv's {self.arch} ImageNet weights ({self.spec.weights_file}, saved by "
+                    f"gluoncv.model_zoo.get_model('{self.arch}', pretrained=True) under "
+                    f"~/.mxnet/models/ on a machine with internet)")
+        if not os.path.isfile(path):
+            raise BackboneWeightsError(
+                f"backbone_weights: {path} does not exist; put {expected} there, "
+                f"or leave backbone_weights empty for random initialisation")
+        try:
+            self.body.load_parameters(path, ctx=ctx or mx.cpu(), ignore_extra=True,
+                                      cast_dtype=True, dtype_source="current")
+        except (AssertionError, mx.base.MXNetError, ValueError, KeyError) as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise BackboneWeightsError(
+                f"backbone_weights: {path} does not fit backbone {self.arch} ({reason[:160]}); "
+                f"expected {expected}") from None

@@ -1,0 +1,38 @@
+"""lotr_gluon: LOTR facial landmark localization (Watchareeruetai et al. 2022) in MXNet/Gluon."""
+import os
+
+from setuptools import find_packages, setup
+
+here = os.path.dirname(os.path.abspath(__file__))
+version = {}
+with open(os.path.join(here, "lotr_gluon", "_version.py"), encoding="utf-8") as f:
+    exec(f.read(), version)
+
+setup(
+    name="lotr_gluon",
+    version=version["__version__"],
+    description="LOTR: face landmark localization with a localization Transformer, in MXNet/Gluon",
+    long_description=open(os.path.join(here, "README.md"), encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["lotr_gluon", "lotr_gluon.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "numpy<1.24",  # mxnet 1.9.1 uses np.bool, removed in numpy 1.24
+        "gluoncv",
+        "opencv-python",
+        "pyyaml",
+        "tqdm",
+        "matplotlib",
+    ],
+    extras_require={
+        "cpu": ["mxnet==1.9.1"],
+        "cu112": ["mxnet-cu112==1.9.1"],
+        "onnx": ["onnx<1.15", "onnxruntime"],
+        "detect": ["insightface"],
+        "dev": ["pytest"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Image Recognition",
+    ],
+)
