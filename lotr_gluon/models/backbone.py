@@ -119,7 +119,7 @@ class Backbone(HybridBlock):
             When the file does not exist or its arrays do not fit this backbone.
         """
         expected = (f"gluoncv's {self.arch} ImageNet weights ({self.spec.weights_file}, saved by "
-                    f"gluoncv.model_zoo.get_model('{self.arch}', pretrained=True) under "
+                    f"gluoncv's model store under "
                     f"~/.mxnet/models/ on a machine with internet)")
         if not os.path.isfile(path):
             raise BackboneWeightsError(
