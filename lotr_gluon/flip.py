@@ -1,0 +1,40 @@
+"""Horizontal flips of landmark sets, and flip test-time augmentation.
+
+Coordinates follow OpenCV: pixel ``i`` has its centre at ``x = i``, so mirroring a ``width``
+image maps ``x`` to ``width - 1 - x`` (what ``cv2.flip(image, 1)`` does to pixel centres).
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+
+def flip_landmarks(landmarks: np.ndarray, width: float, flip_perm: Sequence[int]) -> np.ndarray:
+    """Landmarks ``(..., N, 2)`` of an image -> the same landmarks in its mirror image.
+
+    x is reflected and points are renumbered so that, e.g., the left eye of the mirrored face
+    is again called the left eye.
+    """
+    landmarks = np.asarray(landmarks)
+    mirrored = landmarks.copy()
+    mirrored[..., 0] = (width - 1) - landmarks[..., 0]
+    out = np.empty_like(mirrored)
+    out[..., list(flip_perm), :] = mirrored  # point i of the image is point perm[i] of the mirror
+    return out
+
+
+def predict_with_flip(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
+                      flip_perm: Sequence[int]) -> np.ndarray:
+    """Flip test-time augmentation in one forward pass.
+
+    ``images`` ``(B, C, H, W)`` and their mirrors go through ``predict`` as one ``2B`` batch;
+    the mirrors' landmarks are mapped back with :func:`flip_landmarks` and averaged with the
+    plain ones. Returns ``(B, N, 2)``.
+    """
+    images = np.asarray(images)
+    batch, width = images.shape[0], images.shape[-1]
+    both = predict(np.concatenate([images, images[..., ::-1]], axis=0))
+    both = np.asarray(both, dtype=np.float64)
+    plain, mirrored = both[:batch], both[batch:]
+    return 0.5 * (plain + flip_landmarks(mirrored, width, flip_perm))

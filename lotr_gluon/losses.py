@@ -1,0 +1,143 @@
+"""Landmark regression losses: L1, L2, smooth-L1, Wing and the paper's smooth-Wing.
+
+Every loss is ``loss(Z, Z_hat) = sum_i sum_j g(z_ij - z_hat_ij)`` per sample (Eq. 5), returned
+as a ``(B,)`` array; the trainer averages it over the batch.
+
+Units: ``x = (pred - target) * scale`` and the thresholds (smooth-L1's 1, Wing's ``w`` and
+``eps``, smooth-Wing's ``t``, ``w`` and ``eps``) are in that unit. With the default
+``scale=1`` that is pixels of the 192x192 aligned crop, the unit the network outputs: Wing's
+``w=10`` is then 10 px, about 5% of the crop. To state thresholds in another unit set ``scale``
+(config key ``loss.scale``): ``scale=1/192`` measures errors in crop widths, ``scale=256/192``
+in pixels of a 256 crop.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any, Dict, Type
+
+from mxnet.gluon import HybridBlock
+
+
+class LandmarkLoss(HybridBlock):
+    """Base class: per-sample sum of an elementwise ``g`` over landmarks and x/y.
+
+    Parameters
+    ----------
+    scale : float
+        Multiplies the error before ``g``; sets the unit of the thresholds (see module doc).
+    """
+
+    def __init__(self, scale: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        if not scale > 0:
+            raise ValueError(f"loss scale must be positive, got {scale}")
+        self.scale = float(scale)
+
+    def elementwise(self, F, x):
+        """``g(x)`` for an error array ``x`` (``F`` is ``mx.nd`` or ``mx.sym``)."""
+        raise NotImplementedError
+
+    def hybrid_forward(self, F, pred, target):
+        # pred, target (B, N, 2) -> (B,)
+        return F.sum(self.elementwise(F, (pred - target) * self.scale), axis=0, exclude=True)
+
+
+class L1Loss(LandmarkLoss):
+    """``g(x) = |x|``."""
+
+    def elementwise(self, F, x):
+        return F.abs(x)
+
+
+class L2Loss(LandmarkLoss):
+    """``g(x) = x^2 / 2``."""
+
+    def elementwise(self, F, x):
+        return 0.5 * F.square(x)
+
+
+class SmoothL1Loss(LandmarkLoss):
+    """``g(x) = x^2 / 2`` if ``|x| < 1`` else ``|x| - 1/2`` (Girshick 2015, Eq. 3)."""
+
+    def elementwise(self, F, x):
+        a = F.abs(x)
+        return F.where(a < 1.0, 0.5 * F.square(x), a - 0.5)
+
+
+class WingLoss(LandmarkLoss):
+    """Wing loss (Feng et al. 2017, Eq. 4): ``w ln(1 + |x|/eps)`` if ``|x| < w`` else ``|x| - C``.
+
+    ``C = w - w ln(1 + w/eps)`` makes the value continuous at ``w``; the derivative is not
+    (``w / (w + eps)`` inside, 1 outside), the defect smooth-Wing removes.
+    """
+
+    def __init__(self, w: float = 10.0, eps: float = 2.0, scale: float = 1.0, **kwargs):
+        super().__init__(scale, **kwargs)
+        if not (w > 0 and eps > 0):
+            raise ValueError(f"wing needs w > 0 and eps > 0, got w={w}, eps={eps}")
+        self.w, self.eps = float(w), float(eps)
+        self.c = self.w - self.w * math.log1p(self.w / self.eps)
+
+    def elementwise(self, F, x):
+        a = F.abs(x)
+        return F.where(a < self.w, self.w * F.log1p(a / self.eps), a - self.c)
+
+
+class SmoothWingLoss(LandmarkLoss):
+    """The paper's smooth-Wing loss (Section 3.2): quadratic below ``t``, log up to ``w``, then L1.
+
+    ``g(x) = s x^2`` for ``|x| < t``; ``(w + eps) ln(1 + |x|/eps) - c2`` for ``t <= |x| <= w``;
+    ``|x| - c1 - c2`` for ``|x| > w``, with ``s = (w + eps) / (2 t (eps + t))`` and
+    ``c1 = w - (w + eps) ln(1 + w/eps)``. Value and derivative are continuous at ``t`` and ``w``
+    and the derivative is 0 at 0.
+
+    The paper prints ``c2 = s t^2``. That constant leaves a jump in the value at ``t`` of
+    ``(w + eps) ln(1 + t/eps) - 2 s t^2`` (1.5e-4 at t=0.01, w=10, eps=2, i.e. 0.5% of g(t)).
+    Here ``c2 = (w + eps) ln(1 + t/eps) - s t^2``, which closes the jump. The two differ by a
+    constant on ``|x| >= t``, so every gradient, and so training, is the paper's.
+    """
+
+    def __init__(self, t: float = 0.01, w: float = 10.0, eps: float = 2.0, scale: float = 1.0,
+                 **kwargs):
+        super().__init__(scale, **kwargs)
+        if not (0 < t < w and eps > 0):
+            raise ValueError(f"smooth_wing needs 0 < t < w and eps > 0, got t={t}, w={w}, "
+                             f"eps={eps}")
+        self.t, self.w, self.eps = float(t), float(w), float(eps)
+        self.s = (self.w + self.eps) / (2 * self.t * (self.eps + self.t))
+        self.c1 = self.w - (self.w + self.eps) * math.log1p(self.w / self.eps)
+        self.c2 = (self.w + self.eps) * math.log1p(self.t / self.eps) - self.s * self.t ** 2
+
+    def elementwise(self, F, x):
+        a = F.abs(x)
+        middle = (self.w + self.eps) * F.log1p(a / self.eps) - self.c2
+        outer = a - self.c1 - self.c2
+        return F.where(a < self.t, self.s * F.square(x), F.where(a > self.w, outer, middle))
+
+
+LOSSES: Dict[str, Type[LandmarkLoss]] = {
+    "l1": L1Loss,
+    "l2": L2Loss,
+    "smooth_l1": SmoothL1Loss,
+    "wing": WingLoss,
+    "smooth_wing": SmoothWingLoss,
+}
+
+
+def get_loss(name: str, **params: Any) -> LandmarkLoss:
+    """Build a loss by name: ``l1``, ``l2``, ``smooth_l1``, ``wing``, ``smooth_wing``.
+
+    ``params`` are the loss's thresholds (``t``, ``w``, ``eps``) and ``scale``; unknown names
+    are errors that list the accepted ones.
+    """
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)}")
+    cls = LOSSES[name]
+    accepted = {k for c in cls.__mro__ if c is not HybridBlock and issubclass(c, LandmarkLoss)
+                for k in inspect.signature(c.__init__).parameters
+                if k not in ("self", "kwargs")}
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise ValueError(f"loss {name!r} does not take {unknown}; it takes {sorted(accepted)}")
+    return cls(**params)

@@ -1,0 +1,111 @@
+"""Plots people would rather look at than read: the loss curves of Figure 2 and CED curves."""
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .fileio import atomic_path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str) -> None:
+    ext = path.rsplit(".", 1)[-1] if "." in path else "png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=ext, dpi=120, bbox_inches="tight")
+
+
+def loss_and_gradient(name: str, x: np.ndarray, **params) -> Tuple[np.ndarray, np.ndarray]:
+    """Elementwise ``g(x)`` and ``g'(x)`` of a registered loss, by autograd in float64."""
+    import mxnet as mx
+    from mxnet import autograd
+
+    from .losses import get_loss
+
+    loss = get_loss(name, **params)
+    arr = mx.nd.array(x, dtype="float64")
+    arr.attach_grad()
+    with autograd.record():
+        y = loss.elementwise(mx.nd, arr)
+    y.backward()
+    return y.asnumpy(), arr.grad.asnumpy()
+
+
+def plot_figure2(path: str, w: float = 10.0, eps: float = 2.0, t: float = 0.01) -> None:
+    """Redraw the paper's Figure 2: Wing vs smooth-Wing, loss (top) and gradient (bottom),
+    globally (left), around the outer threshold ``w`` (middle) and around 0 (right)."""
+    plt = _pyplot()
+    windows = [(-2.5 * w, 2.5 * w), (w - 0.5, w + 0.5), (-4 * t, 4 * t)]
+    titles = ["global", f"at w = {w:g}", "at x = 0"]
+    curves = {"Wing": ("wing", dict(w=w, eps=eps)),
+              "smooth-Wing": ("smooth_wing", dict(t=t, w=w, eps=eps))}
+    fig, axes = plt.subplots(2, 3, figsize=(13, 6.5))
+    for col, ((lo, hi), title) in enumerate(zip(windows, titles)):
+        x = np.linspace(lo, hi, 4001)
+        for label, (name, params) in curves.items():
+            value, grad = loss_and_gradient(name, x, **params)
+            style = "-" if name == "smooth_wing" else "--"
+            axes[0, col].plot(x, value, style, label=label)
+            axes[1, col].plot(x, grad, style, label=label)
+        axes[0, col].set_title(f"loss, {title}")
+        axes[1, col].set_title(f"gradient, {title}")
+        for row in range(2):
+            axes[row, col].grid(alpha=0.3)
+            axes[row, col].set_xlabel("x (px of the 192 crop)")
+    axes[0, 0].legend()
+    fig.suptitle(f"Wing (w={w:g}, eps={eps:g}) vs smooth-Wing (t={t:g}): the paper's Figure 2")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_ced(curves: Dict[str, np.ndarray], path: str, threshold: float = 0.08,
+             title: Optional[str] = None) -> None:
+    """Overlay the CED curves of several runs (label -> per-image NMEs), threshold marked."""
+    from .metrics import auc, ced, failure_rate
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for label, nmes in curves.items():
+        errors, fraction = ced(nmes, threshold)
+        ax.plot(errors * 100, fraction * 100,
+                label=f"{label}: AUC {auc(nmes, threshold) * 100:.2f}, "
+                      f"FR {failure_rate(nmes, threshold) * 100:.2f}")
+    ax.axvline(threshold * 100, color="grey", linestyle=":", label=f"failure at {threshold:g}")
+    ax.set_xlabel("NME (%)")
+    ax.set_ylabel("images (%)")
+    ax.set_xlim(0, threshold * 100 * 1.05)
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title or "Cumulative error distribution")
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def draw_landmarks(image: np.ndarray, landmarks: np.ndarray,
+                   polylines: Sequence[Tuple[Sequence[int], bool]] = (),
+                   color=(0, 255, 0), show_index: bool = False, radius: int = 1) -> np.ndarray:
+    """A copy of a BGR ``image`` with ``(N, 2)`` landmarks, their polylines and optional indices."""
+    import cv2
+
+    canvas = np.ascontiguousarray(image.copy())
+    pts = np.asarray(landmarks, dtype=np.float64)
+    for indices, closed in polylines:
+        line = np.round(pts[list(indices)]).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(canvas, [line], closed, color, 1, cv2.LINE_AA)
+    for i, (x, y) in enumerate(pts):
+        cv2.circle(canvas, (int(round(x)), int(round(y))), radius, (0, 0, 255), -1, cv2.LINE_AA)
+        if show_index:
+            cv2.putText(canvas, str(i), (int(round(x)) + 2, int(round(y)) - 2),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.3, (255, 255, 0), 1, cv2.LINE_AA)
+    return canvas
