@@ -117,3 +117,24 @@ def test_position_table_is_fixed_and_not_counted(built_model):
     assert table.shape == (1, 24 * 24, 64)
     trainable = {p.name for p in net.collect_params().values() if p.grad_req != "null"}
     assert table.name not in trainable
+
+
+@pytest.mark.parametrize("init,std", [("xavier", np.sqrt(3 / 64) / np.sqrt(3)),  # U(+-sqrt(6/128))
+                                      ("he", np.sqrt(2 / 64))])  # N(0, 2/fan_in)
+def test_transformer_init(init, std):
+    mx.random.seed(1)
+    net = lotr_gluon.get_model("lotr_m", transformer_init=init)
+    weights = np.concatenate([p.data().asnumpy().ravel()
+                              for name, p in net.transformer.collect_params().items()
+                              if name.endswith("weight") and p.shape == (64, 64)])
+    assert abs(weights.std() - std) < 0.01
+    head = net.head.layers[0].weight.data().asnumpy()
+    assert abs(head.std() - np.sqrt(2 / 64)) < 0.01  # the head is He either way
+
+
+def test_decoder_input_options():
+    for choice in ("queries", "zeros"):
+        net = lotr_gluon.get_model("lotr_m", decoder_input=choice)
+        assert net(mx.nd.zeros((1, 3, 192, 192))).shape == (1, 106, 2)
+    with pytest.raises(ValueError, match="decoder_input must be one of"):
+        lotr_gluon.get_model("lotr_m", decoder_input="nope")

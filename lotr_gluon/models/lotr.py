@@ -37,6 +37,11 @@ class LOTR(HybridBlock):
         Width of the head's two hidden layers.
     input_size : int
         Side of the square input crop in pixels.
+    decoder_input : str
+        ``queries`` (the paper's text) or ``zeros`` (DETR); see :class:`Transformer`.
+    transformer_init : str
+        ``xavier`` (DETR, default) or ``he`` for the Transformer's dense layers; convolutions
+        and the head are He-initialised either way (see :class:`Transformer`).
 
     Notes
     -----
@@ -46,7 +51,8 @@ class LOTR(HybridBlock):
     def __init__(self, backbone: str = "mobilenetv2_1.0", upsample: bool = False,
                  num_points: int = 106, d_model: int = 64, num_heads: int = 8,
                  ffn_dim: int = 128, num_layers: int = 2, dropout: float = 0.1,
-                 head_units: int = 512, input_size: int = 192, **kwargs):
+                 head_units: int = 512, input_size: int = 192, decoder_input: str = "queries",
+                 transformer_init: str = "xavier", **kwargs):
         super().__init__(**kwargs)
         self.num_points = num_points
         self.input_size = input_size
@@ -57,7 +63,8 @@ class LOTR(HybridBlock):
             self.position = SinePositionEncoding(side, side, d_model)
             self.queries = self.params.get("queries", shape=(1, num_points, d_model),
                                            init=mx.init.Normal(1e-4))
-            self.transformer = Transformer(d_model, num_heads, ffn_dim, num_layers, dropout)
+            self.transformer = Transformer(d_model, num_heads, ffn_dim, num_layers, dropout,
+                                           decoder_input, transformer_init)
             self.head = LandmarkHead((head_units, head_units), 2, d_model, input_size)
 
     def hybrid_forward(self, F, x, queries):
