@@ -16,10 +16,23 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
-demo: setup
+# A photo that ships inside an installed package (insightface's group photo).
+REAL_PHOTO = $(shell $(PY) -c "import insightface, os; print(os.path.join(os.path.dirname(insightface.__file__), 'data', 'images', 't1.jpg'))")
+SYNTH := data/synth
+
+$(SYNTH)/.complete: | setup
+	$(PY) tools/make_synthetic.py --out $(SYNTH) --num 2000 --seed 0
+	touch $@
+
+demo: setup $(SYNTH)/.complete
 	$(PY) tools/summary.py
-	$(PY) tools/export.py --model lotr_m --out $(DEMO)/export
-	@echo "demo: exported LOTR-M (random weights) to $(DEMO)/export"
+	if [ -f $(DEMO)/last.ckpt ]; then $(PY) tools/train.py --resume $(DEMO); \
+	else $(PY) tools/train.py --config experiments/demo_synthetic.yaml --out $(DEMO); fi
+	$(PY) tools/eval.py --checkpoint $(DEMO) --out $(DEMO)
+	$(PY) tools/export.py --checkpoint $(DEMO) --out $(DEMO)/export
+	$(PY) tools/predict.py $(SYNTH)/test/picture/synth_001999.jpg $(REAL_PHOTO) \
+	    --model $(DEMO)/export --out $(DEMO)/predictions --flip
+	$(PY) tools/demo_report.py $(DEMO) --factor 3
 
 test: setup
 	$(PY) -m pytest -m "not slow" -q

@@ -5,7 +5,7 @@ image maps ``x`` to ``width - 1 - x`` (what ``cv2.flip(image, 1)`` does to pixel
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -25,16 +25,19 @@ def flip_landmarks(landmarks: np.ndarray, width: float, flip_perm: Sequence[int]
 
 
 def predict_with_flip(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
-                      flip_perm: Sequence[int]) -> np.ndarray:
+                      flip_perm: Sequence[int], return_plain: bool = False
+                      ) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
     """Flip test-time augmentation in one forward pass.
 
     ``images`` ``(B, C, H, W)`` and their mirrors go through ``predict`` as one ``2B`` batch;
     the mirrors' landmarks are mapped back with :func:`flip_landmarks` and averaged with the
-    plain ones. Returns ``(B, N, 2)``.
+    plain ones. Returns ``(B, N, 2)``, or ``(plain, flipped)`` with ``return_plain``: the
+    no-flip result comes free with the same forward pass.
     """
     images = np.asarray(images)
     batch, width = images.shape[0], images.shape[-1]
-    both = predict(np.concatenate([images, images[..., ::-1]], axis=0))
+    both = predict(np.ascontiguousarray(np.concatenate([images, images[..., ::-1]], axis=0)))
     both = np.asarray(both, dtype=np.float64)
     plain, mirrored = both[:batch], both[batch:]
-    return 0.5 * (plain + flip_landmarks(mirrored, width, flip_perm))
+    averaged = 0.5 * (plain + flip_landmarks(mirrored, width, flip_perm))
+    return (plain, averaged) if return_plain else averaged

@@ -1,6 +1,7 @@
 """Plots people would rather look at than read: the loss curves of Figure 2 and CED curves."""
 from __future__ import annotations
 
+import os
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -21,6 +22,19 @@ def _save(fig, path: str) -> None:
     ext = path.rsplit(".", 1)[-1] if "." in path else "png"
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=ext, dpi=120, bbox_inches="tight")
+
+
+def save_image(path: str, image: np.ndarray) -> None:
+    """Encode a BGR image by the path's extension and write it atomically."""
+    import cv2
+
+    ext = "." + path.rsplit(".", 1)[-1] if "." in os.path.basename(path) else ".png"
+    ok, buf = cv2.imencode(ext, image)
+    if not ok:
+        raise ValueError(f"cannot write {path}: unsupported image type {ext}")
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(buf.tobytes())
 
 
 def loss_and_gradient(name: str, x: np.ndarray, **params) -> Tuple[np.ndarray, np.ndarray]:

@@ -5,27 +5,58 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Dict
+from typing import Dict, Optional
 
 import mxnet as mx
 from mxnet import gluon
 
 from .._version import __version__
+from ..data.align import DEFAULT_FACE_FRACTION, face_template
+from ..data.landmarks import REGISTRY, LandmarkSchema, get_schema
 from ..fileio import atomic_path, atomic_write_text
 
 
-def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str) -> Dict[str, str]:
+def schema_with_points(num_points: int) -> LandmarkSchema:
+    """The registered schema with ``num_points`` points (jd106 for 106, 300w68 for 68, ...)."""
+    for name in REGISTRY.names():
+        if get_schema(name).num_points == num_points:
+            return get_schema(name)
+    raise ValueError(f"no landmark schema has {num_points} points; register one with "
+                     f"lotr_gluon.data.landmarks.load_schema")
+
+
+def sidecar_for(name: str, net: gluon.HybridBlock, schema: LandmarkSchema,
+                face_fraction: float, trained: bool) -> Dict:
+    """What a deployment needs to know besides the graph: input, output, schema, alignment."""
+    size = net.input_size
+    return {"model": name, "num_points": net.num_points, "input_size": size,
+            "input": "float32 RGB 0..255, NCHW", "input_name": "data",
+            "output": "(B, N, 2) x, y in crop pixels",
+            "schema": schema.name, "flip_perm": list(schema.flip_perm),
+            "face_fraction": face_fraction,
+            "alignment_template": face_template(size, face_fraction).round(4).tolist(),
+            "trained": trained, "lotr_gluon_version": __version__}
+
+
+def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
+                  schema: Optional[LandmarkSchema] = None,
+                  face_fraction: float = DEFAULT_FACE_FRACTION,
+                  trained: bool = True) -> Dict[str, str]:
     """Hybridize ``net`` and write its graph, weights and a sidecar into ``out_dir``.
 
     The exported graph takes float32 RGB 0..255 NCHW crops of ``net.input_size`` and returns
     ``(B, N, 2)`` crop-pixel coordinates; it loads with ``mxnet.gluon.SymbolBlock.imports``
-    and needs no code from this package.
+    and needs no code from this package. Every file is written atomically.
 
     Returns
     -------
     dict
         Paths of the ``symbol``, ``params`` and ``sidecar`` files.
     """
+    schema = schema or schema_with_points(net.num_points)
+    if schema.num_points != net.num_points:
+        raise ValueError(f"schema {schema.name} has {schema.num_points} points, the model "
+                         f"{net.num_points}")
     size = net.input_size
     net.hybridize(static_alloc=True, static_shape=True)
     net(mx.nd.zeros((1, 3, size, size)))  # builds the cached graph that export() writes
@@ -41,8 +72,6 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str) -> Dict[str, 
                 shutil.copyfile(os.path.join(staging, os.path.basename(paths[key])), tmp)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    sidecar = {"model": name, "num_points": net.num_points, "input_size": size,
-               "input": "float32 RGB 0..255, NCHW", "output": "(B, N, 2) x, y in crop pixels",
-               "input_name": "data", "lotr_gluon_version": __version__}
+    sidecar = sidecar_for(name, net, schema, face_fraction, trained)
     atomic_write_text(paths["sidecar"], json.dumps(sidecar, indent=2) + "\n")
     return paths

@@ -1,0 +1,302 @@
+"""Experiment configuration: dataclasses with the defaults, loaded from YAML with ``base:``.
+
+A config file may name a ``base:`` file (relative to itself) whose values it overrides, so an
+ablation is a few lines. A ``model`` or ``loss`` section that names a different ``name`` than
+its base replaces the base's section instead of merging into it (one loss's thresholds do not
+apply to another). ``--set train.epochs=1`` overrides a loaded value. Unknown or
+mistyped keys are errors that name the key and the file it came from. The resolved config is
+saved beside each run.
+
+``model`` takes ``name``, ``backbone_weights`` and any override of :func:`get_model`
+(``num_layers``, ``num_points``, ...); ``loss`` takes ``name`` and the loss's parameters
+(``t``, ``w``, ``eps``, ``scale``).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import yaml
+
+from .data.transforms import AugmentConfig
+
+
+@dataclass
+class ModelConfig:
+    name: str = "lotr_m"
+    backbone_weights: Optional[str] = None
+    options: Dict[str, Any] = field(default_factory=dict)  # get_model overrides
+
+
+@dataclass
+class DataConfig:
+    format: str = "jd106"
+    root: Optional[str] = None  # the dataset folder; train/val/test are relative to it
+    train: str = "train"
+    val: str = "val"
+    test: str = "test"
+    face_fraction: float = 0.65
+    workers: int = 2
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class LossConfig:
+    name: str = "smooth_wing"
+    options: Dict[str, Any] = field(default_factory=dict)  # t, w, eps, scale
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 32  # global: split across devices
+    lr: float = 1e-3
+    lr_steps: List[int] = field(default_factory=lambda: [50, 75])  # epochs
+    lr_factor: float = 0.1
+    warmup_iters: int = 0  # linear warmup from 0 over this many iterations
+    optimizer: str = "lamb"
+    wd: float = 0.0
+    seed: int = 0
+    val_every: int = 1  # epochs
+    select_by: str = "auc_flip"  # validation metric that picks best.ckpt
+    amp: bool = False  # float16 mixed precision, GPU only
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+class ConfigError(ValueError):
+    """A config file or override is wrong; the message names the key and where it came from."""
+
+
+# Sections whose unknown keys are passed through to a factory that validates them.
+_OPEN_SECTIONS = {"model": ("name", "backbone_weights"), "loss": ("name",)}
+
+
+def _read_yaml(path: str) -> Dict[str, Any]:
+    if not os.path.isfile(path):
+        raise ConfigError(f"{path}: config file does not exist")
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = yaml.safe_load(f) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    return data
+
+
+def _merge(base: Dict[str, Any], override: Dict[str, Any], origins: Dict[str, str],
+           where: str, prefix: str = "") -> Dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        dotted = f"{prefix}{key}"
+        if (not prefix and key in _OPEN_SECTIONS and isinstance(value, dict)
+                and isinstance(out.get(key), dict) and "name" in value
+                and value["name"] != out[key].get("name")):
+            out[key] = {}  # another model or loss: the base's options do not apply to it
+            _forget(origins, dotted)
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value, origins, where, dotted + ".")
+        else:
+            out[key] = copy.deepcopy(value)
+            _forget(origins, dotted)
+            _record(value, dotted, where, origins)
+    return out
+
+
+def _forget(origins: Dict[str, str], dotted: str) -> None:
+    for old in [k for k in origins if k == dotted or k.startswith(dotted + ".")]:
+        del origins[old]
+
+
+def _record(value: Any, dotted: str, where: str, origins: Dict[str, str]) -> None:
+    origins[dotted] = where
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _record(sub, f"{dotted}.{key}", where, origins)
+
+
+def load_raw(path: str, _seen: Tuple[str, ...] = ()) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """A config file merged over its ``base:`` chain, and the file each key came from."""
+    path = os.path.normpath(path)
+    if path in _seen:
+        raise ConfigError(f"{path}: base files form a cycle: {' -> '.join(_seen + (path,))}")
+    data = _read_yaml(path)
+    base_name = data.pop("base", None)
+    merged, origins = {}, {}
+    if base_name:
+        base_path = os.path.join(os.path.dirname(path), str(base_name))
+        merged, origins = load_raw(base_path, _seen + (path,))
+    return _merge(merged, data, origins, path), origins
+
+
+def apply_overrides(raw: Dict[str, Any], origins: Dict[str, str],
+                    items: Optional[List[str]]) -> Dict[str, Any]:
+    """Apply ``section.key=value`` strings (values parsed as YAML)."""
+    out = copy.deepcopy(raw)
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) < 2 or not all(parts):
+            raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. train.epochs=1")
+        value = yaml.safe_load(text)
+        if (len(parts) == 2 and parts[0] in _OPEN_SECTIONS and parts[1] == "name"
+                and isinstance(out.get(parts[0]), dict) and out[parts[0]].get("name") != value):
+            out[parts[0]] = {}  # another model or loss: the old options do not apply to it
+            _forget(origins, parts[0])
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item!r}: {part} is not a section")
+        node[parts[-1]] = value
+        _record(node[parts[-1]], key.strip(), "--set", origins)
+    return out
+
+
+def _check_type(value: Any, annotation: Any, dotted: str, where: str) -> Any:
+    text = str(annotation)
+    optional = "Optional" in text or "None" in text
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{where}: {dotted} must not be empty")
+    if annotation in (float, "float") or text.endswith("float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: {dotted} must be a number, got {value!r}")
+        return float(value)
+    if annotation in (int, "int") or text == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: {dotted} must be a whole number, got {value!r}")
+        return value
+    if annotation in (bool, "bool") or text == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {dotted} must be true or false, got {value!r}")
+        return value
+    if "List[int]" in text:
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                  for v in value):
+            raise ConfigError(f"{where}: {dotted} must be a list of whole numbers, got {value!r}")
+        return list(value)
+    if "str" in text:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: {dotted} must be text, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls, values: Any, origins: Dict[str, str], default_where: str, prefix: str):
+    where_of = lambda dotted: origins.get(dotted, default_where)
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where_of(prefix.rstrip('.'))}: {prefix.rstrip('.')} must be a "
+                          f"section (key: value lines)")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    section = prefix.rstrip(".")
+    open_keys = _OPEN_SECTIONS.get(section)
+    kwargs, extra = {}, {}
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        if open_keys is not None and key not in open_keys:
+            extra[key] = value
+            continue
+        if key not in fields or key == "options":
+            close = difflib.get_close_matches(key, [k for k in fields if k != "options"], 1)
+            hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
+            raise ConfigError(f"{where_of(dotted)}: unknown key {dotted}{hint}; "
+                              f"{section or 'top level'} takes "
+                              f"{sorted(k for k in fields if k != 'options')}")
+        f = fields[key]
+        if dataclasses.is_dataclass(f.type) or (isinstance(f.type, str) and f.type in _NESTED):
+            nested = f.type if dataclasses.is_dataclass(f.type) else _NESTED[f.type]
+            kwargs[key] = _build(nested, value, origins, default_where, dotted + ".")
+        else:
+            kwargs[key] = _check_type(value, f.type, dotted, where_of(dotted))
+    if open_keys is not None:
+        kwargs["options"] = extra
+    return cls(**kwargs)
+
+
+_NESTED = {"ModelConfig": ModelConfig, "DataConfig": DataConfig, "LossConfig": LossConfig,
+           "TrainConfig": TrainConfig, "AugmentConfig": AugmentConfig}
+
+
+def _validate(cfg: Config, origins: Dict[str, str], default_where: str) -> None:
+    from .losses import get_loss
+    from .model_zoo import list_models, model_options
+
+    where = lambda dotted: origins.get(dotted, default_where)
+    if cfg.model.name not in list_models():
+        raise ConfigError(f"{where('model.name')}: model.name {cfg.model.name!r} is not one of "
+                          f"{list_models()}")
+    allowed = model_options(cfg.model.name)
+    for key in cfg.model.options:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, list(allowed), 1)
+            hint = f" (did you mean model.{close[0]}?)" if close else ""
+            raise ConfigError(f"{where('model.' + key)}: unknown key model.{key}{hint}; "
+                              f"{cfg.model.name} takes name, backbone_weights and "
+                              f"{sorted(allowed)}")
+    try:
+        get_loss(cfg.loss.name, **cfg.loss.options)
+    except ValueError as err:
+        raise ConfigError(f"{where('loss.name')}: {err}") from None
+    t = cfg.train
+    if t.epochs < 1 or t.batch_size < 1 or t.val_every < 1:
+        raise ConfigError(f"{default_where}: train.epochs, train.batch_size and train.val_every "
+                          f"must be at least 1")
+    if not t.lr > 0:
+        raise ConfigError(f"{where('train.lr')}: train.lr must be positive, got {t.lr}")
+    if t.select_by not in ("auc", "auc_flip"):
+        raise ConfigError(f"{where('train.select_by')}: train.select_by must be auc or "
+                          f"auc_flip, got {t.select_by!r}")
+
+
+def load_config(path: str, overrides: Optional[List[str]] = None) -> Config:
+    """Load, merge, override and validate a config; raises :class:`ConfigError`."""
+    raw, origins = load_raw(path)
+    raw = apply_overrides(raw, origins, overrides)
+    cfg = _build(Config, raw, origins, os.path.normpath(path), "")
+    _validate(cfg, origins, os.path.normpath(path))
+    return cfg
+
+
+def config_to_dict(cfg: Config) -> Dict[str, Any]:
+    """The resolved config as plain YAML-able data, in the file layout (options flattened)."""
+    data = dataclasses.asdict(cfg)
+    for section in ("model", "loss"):
+        data[section].update(data[section].pop("options"))
+    return data
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False)
+
+
+def config_from_dict(data: Dict[str, Any], where: str = "checkpoint") -> Config:
+    """Rebuild a config saved by :func:`config_to_dict` (e.g. from a checkpoint)."""
+    cfg = _build(Config, copy.deepcopy(data), {}, where, "")
+    _validate(cfg, {}, where)
+    return cfg
+
+
+def resolve_split(cfg: DataConfig, split: str) -> str:
+    """The folder (or file) of ``split`` (train/val/test), checked to exist."""
+    relative = getattr(cfg, split)
+    if cfg.root is None and not os.path.isabs(relative):
+        raise ConfigError(f"data.root is not set: pass --set data.root=PATH (the folder holding "
+                          f"{cfg.train}/, {cfg.val}/ and {cfg.test}/)")
+    path = relative if os.path.isabs(relative) else os.path.join(cfg.root, relative)
+    if not os.path.exists(path):
+        raise ConfigError(f"data.{split}: {path} does not exist; set data.root (now "
+                          f"{cfg.root!r}) to the dataset folder, or data.{split} to the split")
+    return path

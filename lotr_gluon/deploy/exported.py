@@ -1,0 +1,53 @@
+"""Find and load an exported model folder (``NAME-symbol.json``, ``-0000.params``, ``.json``)."""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import mxnet as mx
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    symbol: str
+    params: str
+    sidecar: Dict
+    onnx: Optional[str]
+
+    @property
+    def name(self) -> str:
+        return self.sidecar["model"]
+
+
+def find_exported(model_dir: str) -> ExportedModel:
+    """The exported model in ``model_dir`` (the folder tools/export.py wrote)."""
+    if not os.path.isdir(model_dir):
+        raise FileNotFoundError(f"{model_dir}: model folder does not exist; make one with "
+                                f"tools/export.py --checkpoint RUN_DIR --out {model_dir}")
+    symbols = sorted(glob.glob(os.path.join(model_dir, "*-symbol.json")))
+    if len(symbols) != 1:
+        raise FileNotFoundError(f"{model_dir}: expected one NAME-symbol.json, found "
+                                f"{len(symbols)}; make the folder with tools/export.py")
+    prefix = symbols[0][: -len("-symbol.json")]
+    params, sidecar_path = prefix + "-0000.params", prefix + ".json"
+    for path in (params, sidecar_path):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path}: missing beside {symbols[0]}; re-run "
+                                    f"tools/export.py")
+    with open(sidecar_path, encoding="utf-8") as f:
+        sidecar = json.load(f)
+    onnx = prefix + ".onnx"
+    return ExportedModel(symbols[0], params, sidecar, onnx if os.path.isfile(onnx) else None)
+
+
+def load_symbol_block(model: ExportedModel, ctx: Optional[mx.Context] = None,
+                      batch_size: int = 1) -> mx.gluon.SymbolBlock:
+    """The exported graph as a hybridized SymbolBlock (static memory and shapes)."""
+    ctx = ctx or mx.cpu()
+    net = mx.gluon.SymbolBlock.imports(model.symbol, [model.sidecar.get("input_name", "data")],
+                                       model.params, ctx=ctx)
+    net.hybridize(static_alloc=True, static_shape=True)
+    return net

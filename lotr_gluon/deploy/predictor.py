@@ -1,0 +1,108 @@
+"""Landmarks on photos: detect faces, align each, one batched forward pass, map back.
+
+``Predictor(model_dir)`` loads a folder written by tools/export.py. ``predictor(image)``
+takes a path or a BGR array and returns one :class:`FaceLandmarks` per detected face, with
+landmarks in the photo's pixels. All faces of a photo (and, with ``flip=True``, their mirrors)
+go through the network as one batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Union
+
+import cv2
+import mxnet as mx
+import numpy as np
+
+from ..data.align import estimate_transform, invert, transform_points, warp
+from ..data.detector import Face, get_detector
+from ..flip import predict_with_flip
+from .exported import find_exported, load_symbol_block
+
+BACKENDS = ("mxnet", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class FaceLandmarks:
+    box: np.ndarray  # (4,) x1 y1 x2 y2 from the detector
+    score: float
+    landmarks: np.ndarray  # (N, 2) in the photo's pixels
+
+    def to_dict(self) -> dict:
+        return {"box": [round(float(v), 2) for v in self.box], "score": round(self.score, 4),
+                "landmarks": np.round(self.landmarks, 2).tolist()}
+
+
+class Predictor:
+    """A deployed LOTR: detector + alignment + network + back-projection.
+
+    Parameters
+    ----------
+    model_dir : str
+        Folder with ``NAME-symbol.json``, ``NAME-0000.params`` and ``NAME.json``.
+    detector : str or callable
+        ``default`` (offline MTCNN), ``retinaface`` (needs ``detector_model``), or any callable
+        returning :class:`Face` objects.
+    backend : str
+        ``mxnet`` (hybridized, static memory and shapes) or ``onnxruntime`` (needs
+        ``NAME.onnx`` from ``tools/export.py --onnx``).
+    flip : bool
+        Flip test-time augmentation (mirrored crops in the same batch).
+    """
+
+    def __init__(self, model_dir: str, detector: Union[str, object] = "default",
+                 backend: str = "mxnet", flip: bool = False, ctx: Optional[mx.Context] = None,
+                 detector_model: Optional[str] = None):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+        self.model = find_exported(model_dir)
+        meta = self.model.sidecar
+        self.input_size = int(meta["input_size"])
+        self.flip_perm = meta["flip_perm"]
+        self.template = np.asarray(meta["alignment_template"], dtype=np.float64)
+        self.flip = flip
+        self.detector = (get_detector(detector, model_path=detector_model)
+                         if isinstance(detector, str) else detector)
+        self.backend = backend
+        if backend == "mxnet":
+            ctx = ctx or mx.cpu()
+            net = load_symbol_block(self.model, ctx)
+            self._run = lambda crops: net(mx.nd.array(crops, ctx=ctx)).asnumpy()
+        else:
+            if self.model.onnx is None:
+                raise FileNotFoundError(f"{model_dir}: no {self.model.name}.onnx; export with "
+                                        f"tools/export.py --onnx")
+            import onnxruntime as ort
+
+            session = ort.InferenceSession(self.model.onnx, providers=["CPUExecutionProvider"])
+            input_name = session.get_inputs()[0].name
+            self._run = lambda crops: session.run(None, {input_name: crops})[0]
+
+    def predict_crops(self, crops: np.ndarray) -> np.ndarray:
+        """``(B, 3, S, S)`` float32 RGB crops -> ``(B, N, 2)`` crop-pixel landmarks."""
+        crops = np.ascontiguousarray(crops, dtype=np.float32)
+        if self.flip:
+            return predict_with_flip(self._run, crops, self.flip_perm)
+        return np.asarray(self._run(crops), dtype=np.float64)
+
+    def align(self, image: np.ndarray, face: Face):
+        """The face's crop (3xSxS float32 RGB) and its image-to-crop matrix."""
+        matrix = estimate_transform(face.five_points, self.input_size, template=self.template)
+        crop = warp(image, matrix, self.input_size)
+        return np.ascontiguousarray(crop[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32), matrix
+
+    def __call__(self, image: Union[str, np.ndarray]) -> List[FaceLandmarks]:
+        if isinstance(image, str):
+            path = image
+            image = cv2.imread(path, cv2.IMREAD_COLOR)
+            if image is None:
+                raise ValueError(f"{path}: unreadable image")
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected a BGR image (H, W, 3), got shape {image.shape}")
+        faces = self.detector(image)
+        if not faces:
+            return []
+        crops, matrices = zip(*(self.align(image, face) for face in faces))
+        landmarks = self.predict_crops(np.stack(crops))
+        return [FaceLandmarks(face.box, face.score, transform_points(points, invert(matrix)))
+                for face, points, matrix in zip(faces, landmarks, matrices)]

@@ -1,0 +1,1 @@
+"""Training and evaluation: the trainer loop, the evaluator and checkpoints."""

@@ -1,0 +1,71 @@
+"""Config -> objects: the model, a dataset split, and a model restored from a checkpoint."""
+from __future__ import annotations
+
+import os
+from typing import List, Optional, Tuple
+
+import mxnet as mx
+
+from ..config import Config, ConfigError, config_from_dict, resolve_split
+from ..data.dataset import LandmarkDataset
+from ..data.formats import FORMATS, scan_dataset
+from ..data.landmarks import LandmarkSchema, get_schema
+from ..data.samples import summarize_problems
+from ..data.transforms import FaceCropper
+from ..model_zoo import get_model
+from .checkpoint import load_checkpoint
+
+
+def schema_of(cfg: Config) -> LandmarkSchema:
+    return get_schema(FORMATS[cfg.data.format].schema)
+
+
+def build_model(cfg: Config, num_points: int, ctx: Optional[List[mx.Context]] = None):
+    """The network of ``cfg.model`` with as many points as the dataset's schema."""
+    options = dict(cfg.model.options)
+    if options.setdefault("num_points", num_points) != num_points:
+        raise ConfigError(f"model.num_points is {options['num_points']} but the "
+                          f"{cfg.data.format} data has {num_points} points")
+    return get_model(cfg.model.name, ctx=ctx, backbone_weights=cfg.model.backbone_weights,
+                     **options)
+
+
+def build_dataset(cfg: Config, split: str, input_size: int, augment: bool,
+                  path: Optional[str] = None, report=print) -> LandmarkDataset:
+    """Scan and validate one split (or ``path``); unusable samples are skipped, summarised."""
+    samples, problems = scan_dataset(path or resolve_split(cfg.data, split), cfg.data.format)
+    if problems:
+        report(f"{path or split}: " + summarize_problems(problems, len(samples)))
+    cropper = FaceCropper(schema_of(cfg), input_size, cfg.data.face_fraction,
+                          cfg.data.augment if augment else None)
+    return LandmarkDataset(samples, cropper, seed=cfg.train.seed)
+
+
+def checkpoint_file(path: str) -> str:
+    """A run folder's best.ckpt (else last.ckpt), or ``path`` itself when it is a file."""
+    if os.path.isdir(path):
+        for name in ("best.ckpt", "last.ckpt"):
+            if os.path.isfile(os.path.join(path, name)):
+                return os.path.join(path, name)
+        raise FileNotFoundError(f"{path}: no best.ckpt or last.ckpt in this run folder")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: checkpoint does not exist")
+    return path
+
+
+def model_from_checkpoint(path: str, ctx: Optional[mx.Context] = None
+                          ) -> Tuple[object, Config, int]:
+    """Rebuild the network a checkpoint was trained as and load its weights.
+
+    Returns ``(net, config, epochs trained)``.
+    """
+    from .checkpoint import read_checkpoint_meta
+
+    path = checkpoint_file(path)
+    meta = read_checkpoint_meta(path)
+    cfg = config_from_dict(meta.config, where=path)
+    ctx = ctx or mx.cpu()
+    net = build_model(cfg, schema_of(cfg).num_points, [ctx])
+    net(mx.nd.zeros((1, 3, net.input_size, net.input_size), ctx=ctx))  # resolve shapes
+    load_checkpoint(path, net, ctx=[ctx])
+    return net, cfg, meta.epoch

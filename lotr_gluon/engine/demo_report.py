@@ -1,0 +1,35 @@
+"""The closing summary of ``make demo``: numbers, output locations, and the mean-shape bar."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Tuple
+
+
+def summarize_run(run_dir: str, factor: float = 3.0) -> Tuple[str, bool]:
+    """Text for the terminal and whether the flip NME beats the mean shape ``factor`` times."""
+    path = os.path.join(run_dir, "metrics.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no metrics; run tools/eval.py --checkpoint {run_dir}")
+    with open(path, encoding="utf-8") as f:
+        metrics = json.load(f)
+    if "mean_shape_nme" not in metrics:
+        raise ValueError(f"{path}: no mean_shape_nme (evaluate a config split, not --data)")
+    lines = [f"{'':10} {'NME %':>7} {'AUC %':>7} {'FR %':>6}"]
+    for mode in ("no_flip", "flip"):
+        m = metrics[mode]
+        lines.append(f"{mode:10} {m['nme'] * 100:7.2f} {m['auc'] * 100:7.2f} "
+                     f"{m['failure_rate'] * 100:6.2f}")
+    baseline = metrics["mean_shape_nme"]
+    ratio = baseline / max(metrics["flip"]["nme"], 1e-12)
+    passed = ratio >= factor
+    lines.append(f"{'mean shape':10} {baseline * 100:7.2f}   -> the model is {ratio:.1f}x "
+                 f"better ({'PASS' if passed else 'FAIL'}: the bar is {factor:g}x)")
+    lines.append("")
+    outputs = [("metrics", "metrics.json"), ("per-image NME", "per_image_nme.csv"),
+               ("CED plot", "ced.png"), ("training log", "log.jsonl"),
+               ("checkpoints", "best.ckpt, last.ckpt"), ("config", "config.yaml"),
+               ("exported model", "export/"), ("predictions", "predictions/")]
+    for label, name in outputs:
+        lines.append(f"{label:>15}: {os.path.join(run_dir, name)}")
+    return "\n".join(lines), passed

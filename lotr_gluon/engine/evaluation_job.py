@@ -1,0 +1,81 @@
+"""What tools/eval.py does: load a model, evaluate a split, write the report and CED plot."""
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Optional
+
+import mxnet as mx
+import numpy as np
+
+from ..data.dataset import LandmarkDataset, make_loader, mean_shape
+from ..data.formats import FORMATS, scan_dataset
+from ..data.landmarks import get_schema
+from ..data.samples import summarize_problems
+from ..data.transforms import FaceCropper
+from ..metrics import nme
+from ..viz import plot_ced
+from .builders import build_dataset, model_from_checkpoint, schema_of
+from .evaluator import (evaluate, gluon_predictor, read_per_image_nme, table2_line,
+                        write_report)
+
+
+def _mean_shape_nme(cfg, input_size: int, eval_landmarks: np.ndarray) -> Optional[float]:
+    """NME of predicting the training mean shape for every face, when the train split exists."""
+    try:
+        train = build_dataset(cfg, "train", input_size, augment=False, report=lambda _: None)
+    except (OSError, ValueError):
+        return None
+    shape = mean_shape(train.aligned_landmarks())
+    guess = np.repeat(shape[None], len(eval_landmarks), axis=0)
+    return float(np.mean(nme(guess, eval_landmarks)))
+
+
+def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = None,
+                   split: str = "val", data: Optional[str] = None, fmt: Optional[str] = None,
+                   out_dir: str = "eval", batch_size: int = 32, compare: List[str] = (),
+                   report=print) -> Dict:
+    """Evaluate a checkpoint or an exported model; print Table-2 lines; write the report."""
+    if checkpoint:
+        net, cfg, epochs = model_from_checkpoint(checkpoint)
+        if fmt:
+            cfg.data.format = fmt
+        schema = schema_of(cfg)
+        dataset = build_dataset(cfg, split, net.input_size, augment=False, path=data,
+                                report=report)
+        face_fraction = cfg.data.face_fraction
+        label = f"{cfg.model.name} ({epochs} ep)"
+    else:
+        from ..deploy.exported import find_exported, load_symbol_block
+
+        if not data:
+            raise ValueError("--model needs --data: the dataset folder to evaluate")
+        model = find_exported(model_dir)
+        net = load_symbol_block(model)
+        schema = get_schema(model.sidecar.get("schema", "jd106"))
+        fmt = fmt or next((k for k, v in FORMATS.items() if v.schema == schema.name), "jd106")
+        samples, problems = scan_dataset(data, fmt)
+        if problems:
+            report(f"{data}: " + summarize_problems(problems, len(samples)))
+        face_fraction = model.sidecar["face_fraction"]
+        dataset = LandmarkDataset(samples, FaceCropper(schema, model.sidecar["input_size"],
+                                                       face_fraction))
+        cfg, label = None, model.name
+    loader, _ = make_loader(dataset, batch_size, shuffle=False)
+    result = evaluate(gluon_predictor(net, mx.cpu()), loader, schema.flip_perm, progress=True)
+    extra = {"model": label, "face_fraction": face_fraction}
+    if cfg is not None and data is None:
+        baseline = _mean_shape_nme(cfg, net.input_size, result.gt)
+        if baseline is not None:
+            extra["mean_shape_nme"] = baseline
+    names = [os.path.relpath(s.image_path) for s in dataset.samples]
+    out = write_report(out_dir, result, names, extra)
+    for mode in ("no_flip", "flip"):
+        report(table2_line(f"{mode}", out[mode]))
+    if "mean_shape_nme" in out:
+        report(f"mean shape   NME {out['mean_shape_nme'] * 100:5.2f}  (predicting the training "
+               f"mean shape for every face)")
+    curves = {f"{label}, flip": result.nme_flip, f"{label}, no flip": result.nme}
+    for run in compare:
+        curves[f"{os.path.basename(os.path.normpath(run))}, flip"] = read_per_image_nme(run)
+    plot_ced(curves, os.path.join(out_dir, "ced.png"))
+    return out

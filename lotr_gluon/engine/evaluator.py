@@ -1,0 +1,98 @@
+"""Evaluation: predictions over a dataset, with and without flip TTA, and Table 2's metrics."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Sequence
+
+import mxnet as mx
+import numpy as np
+
+from ..fileio import atomic_path, atomic_write_text
+from ..flip import predict_with_flip
+from ..metrics import FAILURE_THRESHOLD, auc, failure_rate, nme
+
+Predict = Callable[[np.ndarray], np.ndarray]  # (B, 3, S, S) float32 -> (B, N, 2)
+
+
+def gluon_predictor(net, ctx: Optional[mx.Context] = None) -> Predict:
+    """Wrap a network (Gluon block or imported SymbolBlock) as a numpy predict function."""
+    ctx = ctx or mx.cpu()
+    return lambda images: net(mx.nd.array(images, ctx=ctx)).asnumpy()
+
+
+@dataclass
+class EvalResult:
+    """Per-image NMEs and landmarks of one evaluation."""
+
+    nme: np.ndarray  # (M,) no flip
+    nme_flip: np.ndarray  # (M,) flip TTA
+    pred: np.ndarray  # (M, N, 2) no flip, crop pixels
+    pred_flip: np.ndarray
+    gt: np.ndarray
+
+    def metrics(self, threshold: float = FAILURE_THRESHOLD) -> Dict[str, Dict[str, float]]:
+        """``{"no_flip": {...}, "flip": {...}}`` with nme, auc, failure_rate as fractions."""
+        return {name: {"nme": float(np.mean(values)), "auc": auc(values, threshold),
+                       "failure_rate": failure_rate(values, threshold)}
+                for name, values in (("no_flip", self.nme), ("flip", self.nme_flip))}
+
+
+def evaluate(predict: Predict, loader, flip_perm: Sequence[int], norm: str = "bbox",
+             schema=None, progress: bool = False) -> EvalResult:
+    """Run ``predict`` over a loader of ``(crops, landmarks)`` batches, plain and flipped.
+
+    The flipped pass puts each batch and its mirror through one forward pass
+    (:func:`predict_with_flip`); NME is per image in the crop frame, where it equals the NME in
+    the photo (a similarity transform scales errors and the normaliser alike).
+    """
+    from tqdm import tqdm
+
+    preds, preds_flip, gts = [], [], []
+    for images, landmarks in tqdm(loader, desc="evaluate", unit="batch", disable=not progress,
+                                  leave=False):
+        images = images.asnumpy() if hasattr(images, "asnumpy") else np.asarray(images)
+        both = predict_with_flip(predict, images, flip_perm, return_plain=True)
+        preds.append(both[0])
+        preds_flip.append(both[1])
+        gts.append(landmarks.asnumpy() if hasattr(landmarks, "asnumpy") else landmarks)
+    if not gts:
+        raise ValueError("evaluation set is empty")
+    pred, pred_flip, gt = (np.concatenate(a) for a in (preds, preds_flip, gts))
+    return EvalResult(nme(pred, gt, norm, schema), nme(pred_flip, gt, norm, schema), pred,
+                      pred_flip, gt)
+
+
+def table2_line(label: str, metrics: Dict[str, float]) -> str:
+    """One row in the paper's Table 2 format: AUC / failure rate / NME in %."""
+    return (f"{label:<12} AUC {metrics['auc'] * 100:6.2f}  FR {metrics['failure_rate'] * 100:5.2f}"
+            f"  NME {metrics['nme'] * 100:5.2f}")
+
+
+def write_report(out_dir: str, result: EvalResult, names: Sequence[str],
+                 extra: Optional[Dict] = None) -> Dict:
+    """Write ``metrics.json`` and ``per_image_nme.csv`` into ``out_dir``; return the metrics."""
+    os.makedirs(out_dir, exist_ok=True)
+    metrics = result.metrics()
+    report = {**metrics, "num_images": int(len(result.nme)), **(extra or {})}
+    atomic_write_text(os.path.join(out_dir, "metrics.json"), json.dumps(report, indent=2) + "\n")
+    with atomic_path(os.path.join(out_dir, "per_image_nme.csv")) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["image", "nme", "nme_flip"])
+            for name, a, b in zip(names, result.nme, result.nme_flip):
+                writer.writerow([name, f"{a:.6f}", f"{b:.6f}"])
+    return report
+
+
+def read_per_image_nme(path: str, flip: bool = True) -> np.ndarray:
+    """NMEs from a ``per_image_nme.csv`` (a run folder or the file), for CED overlays."""
+    if os.path.isdir(path):
+        path = os.path.join(path, "per_image_nme.csv")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no per_image_nme.csv (run tools/eval.py on it first)")
+    with open(path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return np.array([float(r["nme_flip" if flip else "nme"]) for r in rows])

@@ -1,0 +1,229 @@
+"""The training loop: LAMB, step schedule, multi-device batches, validation, checkpoints.
+
+A run folder holds ``config.yaml`` (the resolved config), ``log.jsonl`` (one JSON line per
+epoch), ``last.ckpt`` (resume from it) and ``best.ckpt`` (best validation AUC). Everything
+random is seeded by ``train.seed``: initialisation, the data order and augmentation of epoch
+``e``, and dropout in epoch ``e`` (MXNet's generator is re-seeded from ``(seed, e)`` at each
+epoch), so a resumed run continues exactly as an uninterrupted one would.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+
+from ..config import Config, ConfigError, config_to_dict, dump_config
+from ..data.dataset import make_loader, mean_shape
+from ..fileio import atomic_write_text
+from ..losses import get_loss
+from ..metrics import nme
+from .builders import build_dataset, build_model, schema_of
+from .checkpoint import load_checkpoint, save_checkpoint
+from .evaluator import evaluate, gluon_predictor
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss; the message says where and what was kept."""
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: str
+
+    @property
+    def config(self) -> str:
+        return os.path.join(self.root, "config.yaml")
+
+    @property
+    def log(self) -> str:
+        return os.path.join(self.root, "log.jsonl")
+
+    @property
+    def last(self) -> str:
+        return os.path.join(self.root, "last.ckpt")
+
+    @property
+    def best(self) -> str:
+        return os.path.join(self.root, "best.ckpt")
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return int(np.random.SeedSequence([seed, epoch, 7]).generate_state(1)[0] % (2 ** 31))
+
+
+def parse_devices(gpus: Optional[str]) -> List[mx.Context]:
+    """``"0,1"`` -> two GPU contexts; None or empty -> the CPU."""
+    if not gpus:
+        return [mx.cpu()]
+    try:
+        ids = [int(g) for g in gpus.split(",") if g.strip()]
+    except ValueError:
+        raise ValueError(f"--gpus expects comma-separated GPU ids like 0,1; got {gpus!r}") from None
+    available = mx.context.num_gpus()
+    if not ids or max(ids) >= available:
+        raise ValueError(f"--gpus {gpus}: this machine has {available} GPU(s) visible to MXNet")
+    return [mx.gpu(i) for i in ids]
+
+
+class Trainer:
+    """Trains ``cfg`` into ``run_dir``; :meth:`fit` runs (or resumes) the whole schedule.
+
+    Parameters
+    ----------
+    cfg : Config
+    run_dir : str
+        Output folder (created).
+    ctx : list of mx.Context
+        Devices; each batch is split across them.
+    resume : bool
+        Continue from ``run_dir/last.ckpt``.
+    progress : bool
+        Show tqdm bars.
+    """
+
+    def __init__(self, cfg: Config, run_dir: str, ctx: Optional[List[mx.Context]] = None,
+                 resume: bool = False, progress: bool = True, report=print):
+        self.cfg, self.paths = cfg, RunPaths(run_dir)
+        self.ctx = ctx or [mx.cpu()]
+        self.progress, self.report = progress, report
+        t = cfg.train
+        if t.amp and any(c.device_type == "cpu" for c in self.ctx):
+            raise ConfigError("train.amp needs GPUs (--gpus); it is float16 mixed precision")
+        if resume and not os.path.isfile(self.paths.last):
+            raise FileNotFoundError(f"--resume {run_dir}: no last.ckpt there to resume from")
+        if not resume and os.path.isfile(self.paths.last):
+            raise FileExistsError(f"{run_dir} already holds a run (last.ckpt): continue it with "
+                                  f"--resume {run_dir}, or train into another --out")
+        if t.amp:
+            from mxnet.contrib import amp
+            amp.init()
+        mx.random.seed(t.seed)
+        np.random.seed(t.seed)
+        self.schema = schema_of(cfg)
+        self.net = build_model(cfg, self.schema.num_points, self.ctx)
+        size = self.net.input_size
+        self.train_set = build_dataset(cfg, "train", size, augment=True, report=report)
+        self.val_set = build_dataset(cfg, "val", size, augment=False, report=report)
+        if len(self.train_set) < t.batch_size:
+            raise ConfigError(f"train.batch_size {t.batch_size} is larger than the "
+                              f"{len(self.train_set)} training samples")
+        self.train_loader, self.sampler = make_loader(
+            self.train_set, t.batch_size, shuffle=True, workers=cfg.data.workers, seed=t.seed,
+            drop_last=True)
+        self.val_loader, _ = make_loader(self.val_set, t.batch_size, shuffle=False,
+                                         workers=cfg.data.workers)
+        self.iters_per_epoch = len(self.sampler)
+        steps = [s * self.iters_per_epoch for s in t.lr_steps if 0 < s < t.epochs]
+        scheduler = None
+        if steps or t.warmup_iters:
+            scheduler = mx.lr_scheduler.MultiFactorScheduler(
+                step=steps or [t.epochs * self.iters_per_epoch + 1], factor=t.lr_factor,
+                base_lr=t.lr, warmup_steps=t.warmup_iters, warmup_begin_lr=0.0,
+                warmup_mode="linear")
+        self.loss = get_loss(cfg.loss.name, **cfg.loss.options)
+        self.net.hybridize(static_alloc=True, static_shape=True)
+        self.loss.hybridize(static_alloc=True, static_shape=True)
+        self.trainer = gluon.Trainer(self.net.collect_params(), t.optimizer,
+                                     {"learning_rate": t.lr, "wd": t.wd,
+                                      "lr_scheduler": scheduler},
+                                     kvstore="device", update_on_kvstore=False)
+        if t.amp:
+            amp.init_trainer(self.trainer)
+        train_shape = mean_shape(self.train_set.aligned_landmarks())
+        val_gt = self.val_set.aligned_landmarks()
+        self.mean_shape_nme = float(np.mean(nme(np.repeat(train_shape[None], len(val_gt), 0),
+                                                val_gt)))
+        self.start_epoch, self.best = 0, None
+        os.makedirs(run_dir, exist_ok=True)
+        if resume:
+            state = load_checkpoint(self.paths.last, self.net, self.trainer, self.ctx)
+            self.start_epoch, self.best = state.epoch, state.best_metric
+            report(f"resumed {run_dir} after epoch {state.epoch}")
+        atomic_write_text(self.paths.config, dump_config(cfg))
+
+    def _loss_and_backward(self, images, targets):
+        parts_x = gluon.utils.split_and_load(images, self.ctx, even_split=False)
+        parts_y = gluon.utils.split_and_load(targets, self.ctx, even_split=False)
+        with autograd.record():
+            losses = [self.loss(self.net(x), y) for x, y in zip(parts_x, parts_y)]
+        if self.cfg.train.amp:
+            from mxnet.contrib import amp
+            with amp.scale_loss(losses, self.trainer) as scaled:
+                autograd.backward(scaled)
+        else:
+            autograd.backward(losses)
+        return sum(float(l.sum().asscalar()) for l in losses) / images.shape[0]
+
+    def train_one_epoch(self, epoch: int) -> Dict[str, float]:
+        """One pass over the training set; raises :class:`NonFiniteLossError` on NaN/inf."""
+        from tqdm import tqdm
+
+        mx.random.seed(epoch_seed(self.cfg.train.seed, epoch))
+        self.sampler.set_epoch(epoch)
+        total, seen, start = 0.0, 0, time.time()
+        bar = tqdm(self.train_loader, total=self.iters_per_epoch, disable=not self.progress,
+                   desc=f"epoch {epoch + 1}/{self.cfg.train.epochs}", unit="it", leave=False)
+        for iteration, (images, targets) in enumerate(bar):
+            value = self._loss_and_backward(images, targets)
+            if not math.isfinite(value):
+                kept = (f"the last good checkpoint is {self.paths.last} (after epoch {epoch})"
+                        if os.path.isfile(self.paths.last) else "no checkpoint was written yet")
+                raise NonFiniteLossError(
+                    f"non-finite loss ({value}) at epoch {epoch + 1}, iteration {iteration + 1}: "
+                    f"training stopped before the update; {kept}")
+            self.trainer.step(images.shape[0])
+            total += value * images.shape[0]
+            seen += images.shape[0]
+            bar.set_postfix(loss=f"{total / seen:.3f}", lr=f"{self.trainer.learning_rate:.2e}",
+                            img_s=f"{seen / (time.time() - start):.1f}")
+        bar.close()
+        elapsed = time.time() - start
+        return {"loss": total / max(seen, 1), "lr": self.trainer.learning_rate,
+                "images_per_s": seen / elapsed, "time_s": elapsed}
+
+    def validate(self) -> Dict[str, Dict[str, float]]:
+        """Validation metrics without and with flip TTA."""
+        predict = gluon_predictor(self.net, self.ctx[0])
+        return evaluate(predict, self.val_loader, self.schema.flip_perm).metrics()
+
+    def fit(self) -> Dict:
+        """Train the remaining epochs; returns the last epoch's log record."""
+        t = self.cfg.train
+        record: Dict = {}
+        for epoch in range(self.start_epoch, t.epochs):
+            record = {"epoch": epoch + 1, **self.train_one_epoch(epoch)}
+            if (epoch + 1) % t.val_every == 0 or epoch + 1 == t.epochs:
+                metrics = self.validate()
+                record["val"] = metrics
+                score = metrics["flip" if t.select_by == "auc_flip" else "no_flip"]["auc"]
+                if self.best is None or score > self.best:
+                    self.best = score
+                    self._save(self.paths.best, epoch + 1)
+                record["mean_shape_nme"] = self.mean_shape_nme
+            self._save(self.paths.last, epoch + 1)
+            with open(self.paths.log, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+            self.report(_epoch_line(record))
+        return record
+
+    def _save(self, path: str, epochs_done: int) -> None:
+        save_checkpoint(path, self.net, self.trainer, epochs_done, self.best,
+                        config_to_dict(self.cfg))
+
+
+def _epoch_line(record: Dict) -> str:
+    line = (f"epoch {record['epoch']}: loss {record['loss']:.4f}  lr {record['lr']:.2e}  "
+            f"{record['images_per_s']:.1f} img/s")
+    if "val" in record:
+        v, f = record["val"]["no_flip"], record["val"]["flip"]
+        line += (f"  val NME {v['nme'] * 100:.2f}% AUC {v['auc'] * 100:.2f}"
+                 f"  flip NME {f['nme'] * 100:.2f}% AUC {f['auc'] * 100:.2f}"
+                 f"  (mean shape NME {record['mean_shape_nme'] * 100:.2f}%)")
+    return line

@@ -1,0 +1,86 @@
+"""Config loading: inheritance, overrides, and errors that name the key and the file."""
+import glob
+import os
+
+import pytest
+
+from lotr_gluon.config import (ConfigError, config_from_dict, config_to_dict, load_config,
+                               resolve_split)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPERIMENTS = os.path.join(ROOT, "experiments")
+
+
+def _write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("path", sorted(
+    p for p in glob.glob(os.path.join(EXPERIMENTS, "**", "*.yaml"), recursive=True)
+    if not p.endswith("paper_results.yaml")))
+def test_every_experiment_loads(path):
+    cfg = load_config(path)
+    assert cfg.train.epochs >= 1
+
+
+def test_paper_recipe():
+    cfg = load_config(os.path.join(EXPERIMENTS, "lotr_r+.yaml"))
+    assert cfg.model.name == "lotr_r+"
+    assert (cfg.train.optimizer, cfg.train.lr, cfg.train.batch_size) == ("lamb", 1e-3, 32)
+    assert (cfg.train.epochs, cfg.train.lr_steps, cfg.train.lr_factor) == (100, [50, 75], 0.1)
+    assert cfg.loss.name == "smooth_wing"
+    assert cfg.loss.options == {"t": 0.01, "w": 10.0, "eps": 2.0}
+
+
+def test_ablations_inherit():
+    wing = load_config(os.path.join(EXPERIMENTS, "losses", "lotr_m+_wing.yaml"))
+    assert wing.model.name == "lotr_m+" and wing.loss.name == "wing"
+    assert wing.loss.options == {"w": 10.0, "eps": 2.0}  # smooth-Wing's t is not carried over
+    l1 = load_config(os.path.join(EXPERIMENTS, "losses", "lotr_m_l1.yaml"))
+    assert l1.loss.options == {}
+    layers = load_config(os.path.join(EXPERIMENTS, "layers", "lotr_r+_L6.yaml"))
+    assert layers.model.name == "lotr_r+" and layers.model.options == {"num_layers": 6}
+
+
+def test_errors_name_key_and_file(tmp_path):
+    base = _write(tmp_path / "base.yaml", "train:\n  epochs: 3\n")
+    child = _write(tmp_path / "child.yaml", "base: base.yaml\ntrain:\n  epoch: 4\n")
+    with pytest.raises(ConfigError, match=r"child.yaml: unknown key train.epoch \(did you mean "
+                                          r"train.epochs\?\)"):
+        load_config(child)
+    bad_base = _write(tmp_path / "bad_base.yaml", "model:\n  num_layer: 2\n")
+    child2 = _write(tmp_path / "child2.yaml", "base: bad_base.yaml\n")
+    with pytest.raises(ConfigError, match="bad_base.yaml: unknown key model.num_layer"):
+        load_config(child2)
+    with pytest.raises(ConfigError, match="--set: train.batch_size must be a whole number"):
+        load_config(base, ["train.batch_size=3.5"])
+    with pytest.raises(ConfigError, match="expected section.key=value"):
+        load_config(base, ["epochs=3"])
+    with pytest.raises(ConfigError, match="config file does not exist"):
+        load_config(str(tmp_path / "none.yaml"))
+    broken = _write(tmp_path / "broken.yaml", "train: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+    cycle = _write(tmp_path / "cycle.yaml", "base: cycle.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(cycle)
+
+
+def test_set_overrides_and_round_trip(tmp_path):
+    path = _write(tmp_path / "c.yaml", "model:\n  name: lotr_m\n")
+    cfg = load_config(path, ["train.epochs=2", "model.num_layers=1", "loss.name=l1",
+                             "data.augment.rotation=5"])
+    assert cfg.train.epochs == 2 and cfg.model.options == {"num_layers": 1}
+    assert cfg.loss.name == "l1" and cfg.loss.options == {}
+    assert cfg.data.augment.rotation == 5.0
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+
+
+def test_data_paths_are_checked(tmp_path):
+    cfg = load_config(os.path.join(EXPERIMENTS, "lotr_m.yaml"))
+    with pytest.raises(ConfigError, match="data.root is not set"):
+        resolve_split(cfg.data, "train")
+    cfg.data.root = str(tmp_path)
+    with pytest.raises(ConfigError, match="data.train: .* does not exist"):
+        resolve_split(cfg.data, "train")

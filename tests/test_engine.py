@@ -1,0 +1,195 @@
+"""Training engine on a tiny synthetic set: resume is exact, NaN stops cleanly, checkpoints
+survive kill -9, and a trained run evaluates, exports and predicts."""
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from lotr_gluon.config import load_config
+from lotr_gluon.data.synthetic import write_synthetic_dataset
+from lotr_gluon.engine.checkpoint import load_checkpoint, read_checkpoint_meta
+from lotr_gluon.engine.trainer import NonFiniteLossError, Trainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["model.input_size=64", "train.batch_size=8", "data.workers=0", "train.lr_steps=[]",
+        "train.optimizer=adam"]
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("synth"))
+    write_synthetic_dataset(root, 40, seed=2, workers=1, progress=False)  # 32 / 4 / 4
+    return root
+
+
+def _cfg(synth, *extra):
+    return load_config(os.path.join(ROOT, "experiments", "lotr_m.yaml"),
+                       TINY + [f"data.root={synth}", *extra])
+
+
+def _params(net):
+    return {k: v.data().asnumpy() for k, v in net._collect_params_with_prefix().items()}
+
+
+def test_resume_continues_exactly(synth, tmp_path):
+    straight = Trainer(_cfg(synth, "train.epochs=2"), str(tmp_path / "a"), progress=False,
+                       report=lambda _: None)
+    straight.fit()
+    first = Trainer(_cfg(synth, "train.epochs=1"), str(tmp_path / "b"), progress=False,
+                    report=lambda _: None)
+    first.fit()
+    resumed = Trainer(_cfg(synth, "train.epochs=2"), str(tmp_path / "b"), resume=True,
+                      progress=False, report=lambda _: None)
+    assert resumed.start_epoch == 1
+    resumed.fit()
+    a, b = _params(straight.net), _params(resumed.net)
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-7, err_msg=key)
+    log = [json.loads(line) for line in open(tmp_path / "b" / "log.jsonl")]
+    assert [r["epoch"] for r in log] == [1, 2]
+    assert read_checkpoint_meta(str(tmp_path / "b" / "last.ckpt")).epoch == 2
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        Trainer(_cfg(synth, "train.epochs=2"), str(tmp_path / "b"), progress=False)
+
+
+class _NaNLoss(mx.gluon.HybridBlock):
+    def hybrid_forward(self, F, pred, target):
+        return F.sum(pred, axis=0, exclude=True) * np.nan
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(synth, tmp_path):
+    run = str(tmp_path / "nan")
+    Trainer(_cfg(synth, "train.epochs=1"), run, progress=False, report=lambda _: None).fit()
+    last = os.path.join(run, "last.ckpt")
+    before = hashlib.sha256(open(last, "rb").read()).hexdigest()
+    trainer = Trainer(_cfg(synth, "train.epochs=2"), run, resume=True, progress=False,
+                      report=lambda _: None)
+    trainable = {k for k, p in trainer.net._collect_params_with_prefix().items()
+                 if p.grad_req != "null"}
+    kept = _params(trainer.net)
+    trainer.loss = _NaNLoss()
+    with pytest.raises(NonFiniteLossError, match=r"at epoch 2, iteration 1: training stopped "
+                                                 r"before the update; the last good checkpoint "
+                                                 r"is .*last.ckpt \(after epoch 1\)"):
+        trainer.fit()
+    assert hashlib.sha256(open(last, "rb").read()).hexdigest() == before
+    # No optimizer step was applied. (BatchNorm running statistics do move in the forward
+    # pass of the failing iteration; the checkpoint on disk, checked above, is what is kept.)
+    for key in trainable:
+        np.testing.assert_array_equal(_params(trainer.net)[key], kept[key])
+
+
+def test_kill_during_checkpoint_save_leaves_previous_loadable(tmp_path):
+    path = str(tmp_path / "ckpt" / "last.ckpt")
+    script = textwrap.dedent(f"""
+        import sys, mxnet as mx
+        from mxnet.gluon import nn
+        from lotr_gluon.engine.checkpoint import save_checkpoint
+        net = nn.Dense(4096, in_units=4096)
+        net.initialize(mx.init.Constant(1.0))
+        save_checkpoint({path!r}, net, None, 1, None, {{}})
+        print("ready", flush=True)
+        epoch = 2
+        while True:
+            net.weight.set_data(mx.nd.full(net.weight.shape, epoch))
+            save_checkpoint({path!r}, net, None, epoch, None, {{}})
+            epoch += 1
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(1.5)  # several saves, the kill lands in one of them
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    from mxnet.gluon import nn
+
+    net = nn.Dense(4096, in_units=4096)
+    net.initialize()
+    meta = load_checkpoint(path, net)
+    weight = net.weight.data().asnumpy()
+    assert meta.epoch >= 1
+    assert np.all(weight == (1.0 if meta.epoch == 1 else meta.epoch))  # one whole version
+
+
+@pytest.fixture(scope="module")
+def trained(synth, tmp_path_factory):
+    run = str(tmp_path_factory.mktemp("run") / "tiny")
+    Trainer(_cfg(synth, "train.epochs=1"), run, progress=False, report=lambda _: None).fit()
+    return run
+
+
+def _tool(*args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", args[0]), *args[1:]],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+
+
+def test_eval_export_predict_tools(trained, synth, tmp_path):
+    result = _tool("eval.py", "--checkpoint", trained)
+    assert result.returncode == 0, result.stderr
+    assert "no_flip" in result.stdout and "AUC" in result.stdout
+    metrics = json.load(open(os.path.join(trained, "metrics.json")))
+    for mode in ("no_flip", "flip"):
+        assert set(metrics[mode]) == {"nme", "auc", "failure_rate"}
+    assert metrics["num_images"] == 4 and metrics["mean_shape_nme"] > 0
+    assert os.path.getsize(os.path.join(trained, "ced.png")) > 1000
+
+    export = str(tmp_path / "export")
+    result = _tool("export.py", "--checkpoint", trained, "--out", export)
+    assert result.returncode == 0, result.stderr
+    sidecar = json.load(open(os.path.join(export, "lotr_m.json")))
+    assert sidecar["schema"] == "jd106" and sidecar["input_size"] == 64
+
+    photo = os.path.join(synth, "test", "picture", "synth_000039.jpg")
+    result = _tool("predict.py", photo, "/no/such/file.jpg", "--model", export, "--out",
+                   str(tmp_path / "pred"), "--flip")
+    assert result.returncode == 0, result.stderr
+    assert "skipped /no/such/file.jpg" in result.stderr
+    found = json.load(open(tmp_path / "pred" / "landmarks.json"))
+    assert len(found[photo][0]["landmarks"]) == 106
+    nothing = _tool("predict.py", "/no/such/file.jpg", "--model", export, "--out",
+                    str(tmp_path / "pred2"))
+    assert nothing.returncode == 1 and "no input could be read" in nothing.stderr
+
+
+def test_predictor_maps_back_to_the_photo(trained, synth, tmp_path):
+    """Landmarks mapped back to the photo and aligned again give the crop predictions."""
+    from lotr_gluon.data import jd106
+    from lotr_gluon.data.align import transform_points
+    from lotr_gluon.data.detector import GroundTruthDetector
+    from lotr_gluon.data.landmarks import JD106
+    from lotr_gluon.deploy.predictor import Predictor
+
+    export = str(tmp_path / "export")
+    assert _tool("export.py", "--checkpoint", trained, "--out", export).returncode == 0
+    image, landmarks, _ = jd106.read_sample(os.path.join(synth, "test"), "synth_000038.jpg")
+    face = GroundTruthDetector(JD106).from_landmarks(landmarks)
+    predictor = Predictor(export, detector=lambda img: [face, face])
+    faces = predictor(image)
+    assert len(faces) == 2 and faces[0].landmarks.shape == (106, 2)
+    crop, matrix = predictor.align(image, face)
+    direct = predictor.predict_crops(crop[None])[0]
+    np.testing.assert_allclose(transform_points(faces[0].landmarks, matrix), direct, atol=1e-3)
+
+
+def test_offline_detector_finds_the_faces_in_a_real_photo():
+    insightface = pytest.importorskip("insightface")
+    from lotr_gluon.data.detector import get_detector
+    import cv2
+
+    photo = os.path.join(os.path.dirname(insightface.__file__), "data", "images", "t1.jpg")
+    faces = get_detector("default")(cv2.imread(photo))
+    assert len(faces) == 6
+    for face in faces:
+        x1, y1, x2, y2 = face.box
+        (lx, ly), (rx, ry) = face.five_points[:2]
+        assert x1 < lx < rx < x2 and y1 < ly < y2  # eyes inside the box, left of right

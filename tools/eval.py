@@ -1,0 +1,47 @@
+"""Evaluate a trained model on a dataset split, without and with flip TTA (the paper's Table 2).
+
+Writes metrics.json (nme, auc, failure_rate as fractions for no_flip and flip, and
+mean_shape_nme when the training split is available), per_image_nme.csv and ced.png into
+--out (default: the run folder). --compare overlays other runs' CED curves.
+
+Examples:
+  python tools/eval.py --checkpoint runs/demo                   # the run's val split
+  python tools/eval.py --checkpoint runs/lotr_m --split test
+  python tools/eval.py --model runs/demo/export --data data/synth/val
+  python tools/eval.py --checkpoint runs/a --compare runs/b runs/c --out runs/compare
+"""
+import argparse
+import os
+
+from lotr_gluon.cli import run_main
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="run folder (its best.ckpt) or .ckpt file")
+    source.add_argument("--model", help="exported model folder (tools/export.py)")
+    parser.add_argument("--split", default="val", choices=["train", "val", "test"],
+                        help="split of the run's config (default val)")
+    parser.add_argument("--data", help="evaluate this dataset folder instead of a config split")
+    parser.add_argument("--format", default=None, help="dataset format (default: the run's)")
+    parser.add_argument("--out", help="output folder (default: the run folder, or ./eval)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--compare", nargs="*", default=[], metavar="RUN",
+                        help="run folders (with per_image_nme.csv) to overlay in ced.png")
+    args = parser.parse_args(argv)
+
+    from lotr_gluon.engine.evaluation_job import run_evaluation
+
+    out = args.out or (args.checkpoint if args.checkpoint and os.path.isdir(args.checkpoint)
+                       else "eval")
+    report = run_evaluation(checkpoint=args.checkpoint, model_dir=args.model, split=args.split,
+                            data=args.data, fmt=args.format, out_dir=out,
+                            batch_size=args.batch_size, compare=args.compare)
+    print(f"wrote {out}/metrics.json, per_image_nme.csv, ced.png ({report['num_images']} images)")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,71 @@
+"""Predict facial landmarks on photos, folders, videos or a webcam with an exported model.
+
+Faces are found by the detector (default: MTCNN, offline), aligned by their five points,
+run through the model in one batch per photo, and mapped back to the photo. Annotated images
+(NAME_landmarks.jpg), videos (NAME_landmarks.mp4) and landmarks.json (or .csv) go to --out.
+
+Exit codes: 0 ok, 1 no input could be read, 2 usage. Unreadable inputs are reported, skipped.
+
+Examples:
+  python tools/predict.py photo.jpg more_photos/ --model runs/demo/export --out runs/predict
+  python tools/predict.py clip.mp4 --model runs/demo/export --flip
+  python tools/predict.py --webcam 0 --model runs/demo/export
+  python tools/predict.py face.png --model DIR --show-index    # the landmark index map
+"""
+import argparse
+import sys
+
+from lotr_gluon.cli import EXIT_ERROR, run_main
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="*", help="image files, folders or video files")
+    parser.add_argument("--model", required=True, help="exported model folder "
+                                                       "(tools/export.py --out)")
+    parser.add_argument("--out", default="runs/predict", help="output folder")
+    parser.add_argument("--csv", action="store_true", help="landmarks.csv instead of .json")
+    parser.add_argument("--json", action="store_true", help="landmarks.json (the default)")
+    parser.add_argument("--flip", action="store_true", help="flip test-time augmentation")
+    parser.add_argument("--show-index", action="store_true", help="draw point indices")
+    parser.add_argument("--backend", default="mxnet", choices=["mxnet", "onnxruntime"])
+    parser.add_argument("--detector", default="default", help="default (MTCNN) or retinaface")
+    parser.add_argument("--detector-model", help="retinaface: folder with det_10g.onnx")
+    parser.add_argument("--video", action="store_true",
+                        help="treat every input as a video (by default by file extension)")
+    parser.add_argument("--webcam", type=int, metavar="N", help="read camera N, show a window")
+    args = parser.parse_args(argv)
+    if not args.inputs and args.webcam is None:
+        parser.error("give image/video paths or --webcam N")
+
+    from lotr_gluon.deploy.annotate import Annotator, expand_inputs
+    from lotr_gluon.deploy.predictor import Predictor
+
+    predictor = Predictor(args.model, detector=args.detector, backend=args.backend,
+                          flip=args.flip, detector_model=args.detector_model)
+    annotator = Annotator(predictor, args.out, show_index=args.show_index)
+    images, videos, missing = expand_inputs(args.inputs)
+    if args.video:
+        videos, images = videos + images, []
+    for path in missing:
+        print(f"skipped {path}: no such file or folder", file=sys.stderr)
+    done = sum(annotator.image(p) for p in images)
+    done += sum(annotator.video(p, _stem(p)) for p in videos)
+    if args.webcam is not None:
+        done += annotator.video(args.webcam, f"webcam{args.webcam}", show=True)
+    if not done:
+        print("error: no input could be read", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"wrote {annotator.save(as_csv=args.csv)}")
+    return 0
+
+
+def _stem(path: str) -> str:
+    import os
+
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+if __name__ == "__main__":
+    run_main(main)

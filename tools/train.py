@@ -1,0 +1,63 @@
+"""Train a landmark model from a YAML experiment.
+
+The run folder gets config.yaml (resolved), log.jsonl (one JSON line per epoch), last.ckpt
+(resume) and best.ckpt (best validation AUC). Exit codes: 0 done, 1 error (bad config, missing
+data, non-finite loss: the last good checkpoint is kept), 2 usage.
+
+Examples:
+  python tools/train.py --config experiments/lotr_r+.yaml --set data.root=/data/jd
+  python tools/train.py --config experiments/lotr_m.yaml --set data.root=data/synth \\
+      --set train.epochs=1 --out runs/try
+  python tools/train.py --config experiments/lotr_m.yaml --gpus 0,1 --set data.root=/data/jd
+  python tools/train.py --resume runs/lotr_m
+"""
+import argparse
+import os
+import sys
+
+from lotr_gluon.cli import run_main
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="experiment YAML (e.g. experiments/lotr_m.yaml)")
+    parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                        help="override a config value, repeatable (e.g. train.epochs=1)")
+    parser.add_argument("--out", help="run folder (default runs/<config name>)")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="continue the run in RUN_DIR from its last.ckpt and config.yaml")
+    parser.add_argument("--gpus", default="",
+                        help="comma-separated GPU ids; each batch is split across them "
+                             "(default: CPU)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    if not args.config and not args.resume:
+        parser.error("give --config (a new run) or --resume RUN_DIR")
+
+    from lotr_gluon.config import load_config
+    from lotr_gluon.engine.trainer import NonFiniteLossError, Trainer, parse_devices
+
+    if args.resume:
+        run_dir = args.resume
+        config = args.config or os.path.join(run_dir, "config.yaml")
+    else:
+        config = args.config
+        name = os.path.splitext(os.path.basename(config))[0]
+        run_dir = args.out or os.path.join("runs", name)
+    cfg = load_config(config, args.set)
+    trainer = Trainer(cfg, run_dir, parse_devices(args.gpus), resume=bool(args.resume),
+                      progress=not args.no_progress)
+    print(f"training {cfg.model.name} on {len(trainer.train_set)} faces "
+          f"({trainer.iters_per_epoch} iterations/epoch) into {run_dir}")
+    try:
+        trainer.fit()
+    except NonFiniteLossError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"done: {run_dir}/best.ckpt (best validation AUC {trainer.best * 100:.2f}%)")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
