@@ -43,7 +43,10 @@ def normaliser(gt: np.ndarray, norm: str = "bbox",
 
 def nme(pred: np.ndarray, gt: np.ndarray, norm: str = "bbox",
         schema: Optional[LandmarkSchema] = None) -> np.ndarray:
-    """Per-image normalised mean error. ``pred``, ``gt``: ``(M, N, 2)`` or ``(N, 2)`` -> ``(M,)``."""
+    """Per-image normalised mean error.
+
+    ``pred``, ``gt``: ``(M, N, 2)`` or ``(N, 2)``; returns ``(M,)``.
+    """
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
     if pred.shape != gt.shape or pred.shape[-1] != 2:
@@ -76,7 +79,7 @@ def auc(nmes: np.ndarray, threshold: float = FAILURE_THRESHOLD) -> float:
 
 def ced(nmes: np.ndarray, threshold: float = FAILURE_THRESHOLD,
         num: int = 1001) -> Tuple[np.ndarray, np.ndarray]:
-    """The CED on a grid: ``errors`` in ``[0, threshold]`` and the fraction of images at or below."""
+    """The CED on a grid: ``errors`` in ``[0, threshold]``, fraction of images at or below."""
     nmes = np.sort(_check_nmes(nmes))
     errors = np.linspace(0.0, threshold, num)
     return errors, np.searchsorted(nmes, errors, side="right") / len(nmes)

@@ -19,8 +19,9 @@ _MODELS: Dict[str, Tuple[Type[HybridBlock], Dict[str, Any]]] = {
     "cnn_ffn_r": (CNNFFN, dict(backbone="resnet50_v1b")),
 }
 
-# He initialisation (variance 2 / fan_in) for every conv and dense weight; biases, BatchNorm and
-# LayerNorm get the Initializer's defaults (0 and 1); the landmark queries carry their own N(0, 1e-4).
+# He initialisation (variance 2 / fan_in) for conv and dense weights; biases, BatchNorm and
+# LayerNorm get the Initializer's defaults (0 and 1); the landmark queries carry their own
+# N(0, 1e-4) and the Transformer's dense layers their own init (see models/transformer.py).
 HE_INIT = mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2)
 
 

@@ -49,7 +49,7 @@ def test_errors_name_key_and_file(tmp_path):
     with pytest.raises(ConfigError, match=r"child.yaml: unknown key train.epoch \(did you mean "
                                           r"train.epochs\?\)"):
         load_config(child)
-    bad_base = _write(tmp_path / "bad_base.yaml", "model:\n  num_layer: 2\n")
+    _write(tmp_path / "bad_base.yaml", "model:\n  num_layer: 2\n")
     child2 = _write(tmp_path / "child2.yaml", "base: bad_base.yaml\n")
     with pytest.raises(ConfigError, match="bad_base.yaml: unknown key model.num_layer"):
         load_config(child2)

@@ -13,7 +13,7 @@ from typing import Callable, List, Tuple
 
 import mxnet as mx
 import numpy as np
-from mxnet.gluon import HybridBlock, nn
+from mxnet.gluon import HybridBlock
 
 # ImageNet statistics of the RGB 0..1 images the gluoncv weights were trained on.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

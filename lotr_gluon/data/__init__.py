@@ -1,0 +1,1 @@
+"""Data: landmark schemas, dataset readers, synthetic faces, detection, alignment, augmentation."""

