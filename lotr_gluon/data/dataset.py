@@ -6,7 +6,7 @@ is reproducible whatever the number of loader workers.
 """
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
