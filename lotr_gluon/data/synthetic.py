@@ -330,7 +330,8 @@ def write_synthetic_dataset(out: str, num: int, seed: int = 0, size: int = 256,
     workers = workers or os.cpu_count() or 1
     from tqdm import tqdm
 
-    bar = tqdm(total=len(tasks), desc="synthetic faces", unit="img", disable=not progress)
+    bar = tqdm(total=len(tasks), desc="synthetic faces", unit="img",
+               disable=None if progress else True)  # None: off when not a terminal
     if workers > 1 and len(tasks) > 50:
         with get_context("fork").Pool(workers) as pool:
             for _ in pool.imap_unordered(_write_one, tasks, chunksize=16):

@@ -51,8 +51,10 @@ def evaluate(predict: Predict, loader, flip_perm: Sequence[int], norm: str = "bb
     from tqdm import tqdm
 
     preds, preds_flip, gts = [], [], []
-    for images, landmarks in tqdm(loader, desc="evaluate", unit="batch", disable=not progress,
-                                  leave=False):
+    # disable=None: tqdm turns itself off when the output is not a terminal (CI logs).
+    bar = tqdm(loader, desc="evaluate", unit="batch", leave=False,
+               disable=None if progress else True)
+    for images, landmarks in bar:
         images = images.asnumpy() if hasattr(images, "asnumpy") else np.asarray(images)
         both = predict_with_flip(predict, images, flip_perm, return_plain=True)
         preds.append(both[0])

@@ -168,7 +168,9 @@ class Trainer:
         mx.random.seed(epoch_seed(self.cfg.train.seed, epoch))
         self.sampler.set_epoch(epoch)
         total, seen, start = 0.0, 0, time.time()
-        bar = tqdm(self.train_loader, total=self.iters_per_epoch, disable=not self.progress,
+        # disable=None: tqdm turns itself off when the output is not a terminal (CI logs).
+        bar = tqdm(self.train_loader, total=self.iters_per_epoch,
+                   disable=None if self.progress else True,
                    desc=f"epoch {epoch + 1}/{self.cfg.train.epochs}", unit="it", leave=False)
         for iteration, (images, targets) in enumerate(bar):
             value = self._loss_and_backward(images, targets)
