@@ -4,6 +4,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Dict, Optional
 
@@ -47,7 +48,10 @@ def load_symbol_block(model: ExportedModel, ctx: Optional[mx.Context] = None,
                       batch_size: int = 1) -> mx.gluon.SymbolBlock:
     """The exported graph as a hybridized SymbolBlock (static memory and shapes)."""
     ctx = ctx or mx.cpu()
-    net = mx.gluon.SymbolBlock.imports(model.symbol, [model.sidecar.get("input_name", "data")],
-                                       model.params, ctx=ctx)
+    with warnings.catch_warnings():  # "Cannot decide type for ... data": harmless, float32
+        warnings.simplefilter("ignore", UserWarning)
+        net = mx.gluon.SymbolBlock.imports(model.symbol,
+                                           [model.sidecar.get("input_name", "data")],
+                                           model.params, ctx=ctx)
     net.hybridize(static_alloc=True, static_shape=True)
     return net
