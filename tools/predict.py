@@ -13,6 +13,7 @@ Examples:
   python tools/predict.py face.png --model DIR --show-index    # the landmark index map
 """
 import argparse
+import os
 import sys
 
 from lotr_gluon.cli import EXIT_ERROR, run_main
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
     for path in missing:
         print(f"skipped {path}: no such file or folder", file=sys.stderr)
     done = sum(annotator.image(p) for p in images)
-    done += sum(annotator.video(p, _stem(p)) for p in videos)
+    done += sum(annotator.video(p, os.path.splitext(os.path.basename(p))[0]) for p in videos)
     if args.webcam is not None:
         done += annotator.video(args.webcam, f"webcam{args.webcam}", show=True)
     if not done:
@@ -59,12 +60,6 @@ def main(argv=None) -> int:
         return EXIT_ERROR
     print(f"wrote {annotator.save(as_csv=args.csv)}")
     return 0
-
-
-def _stem(path: str) -> str:
-    import os
-
-    return os.path.splitext(os.path.basename(path))[0]
 
 
 if __name__ == "__main__":
