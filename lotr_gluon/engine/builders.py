@@ -11,7 +11,7 @@ from ..data.dataset import LandmarkDataset
 from ..data.formats import FORMATS, scan_dataset
 from ..data.landmarks import LandmarkSchema, get_schema
 from ..data.samples import summarize_problems
-from ..data.transforms import FaceCropper
+from ..data.transforms import AugmentConfig, FaceCropper
 from ..model_zoo import get_model
 from .checkpoint import load_checkpoint
 
@@ -30,15 +30,23 @@ def build_model(cfg: Config, num_points: int, ctx: Optional[List[mx.Context]] = 
                      **options)
 
 
+def dataset_at(path: str, fmt: str, schema: LandmarkSchema, input_size: int,
+               face_fraction: float, augment: Optional[AugmentConfig] = None, seed: int = 0,
+               report=print) -> LandmarkDataset:
+    """Scan and validate the dataset at ``path``; unusable samples are skipped, summarised."""
+    samples, problems = scan_dataset(path, fmt)
+    if problems:
+        report(f"{path}: " + summarize_problems(problems, len(samples)))
+    return LandmarkDataset(samples, FaceCropper(schema, input_size, face_fraction, augment),
+                           seed=seed)
+
+
 def build_dataset(cfg: Config, split: str, input_size: int, augment: bool,
                   path: Optional[str] = None, report=print) -> LandmarkDataset:
-    """Scan and validate one split (or ``path``); unusable samples are skipped, summarised."""
-    samples, problems = scan_dataset(path or resolve_split(cfg.data, split), cfg.data.format)
-    if problems:
-        report(f"{path or split}: " + summarize_problems(problems, len(samples)))
-    cropper = FaceCropper(schema_of(cfg), input_size, cfg.data.face_fraction,
-                          cfg.data.augment if augment else None)
-    return LandmarkDataset(samples, cropper, seed=cfg.train.seed)
+    """One split of ``cfg`` (or ``path`` read as ``cfg.data.format``), see :func:`dataset_at`."""
+    return dataset_at(path or resolve_split(cfg.data, split), cfg.data.format, schema_of(cfg),
+                      input_size, cfg.data.face_fraction,
+                      cfg.data.augment if augment else None, cfg.train.seed, report)
 
 
 def checkpoint_file(path: str) -> str:

@@ -7,27 +7,22 @@ from typing import Dict, List, Optional
 import mxnet as mx
 import numpy as np
 
-from ..data.dataset import LandmarkDataset, make_loader, mean_shape
-from ..data.formats import FORMATS, scan_dataset
+from ..data.dataset import make_loader, mean_shape_nme
+from ..data.formats import FORMATS
 from ..data.landmarks import get_schema
-from ..data.samples import summarize_problems
-from ..data.transforms import FaceCropper
-from ..metrics import nme
 from ..viz import plot_ced
-from .builders import build_dataset, model_from_checkpoint, schema_of
+from .builders import build_dataset, dataset_at, model_from_checkpoint, schema_of
 from .evaluator import (evaluate, gluon_predictor, read_per_image_nme, table2_line,
                         write_report)
 
 
 def _mean_shape_nme(cfg, input_size: int, eval_landmarks: np.ndarray) -> Optional[float]:
-    """NME of predicting the training mean shape for every face, when the train split exists."""
+    """The mean-shape baseline NME, when the config's train split exists."""
     try:
         train = build_dataset(cfg, "train", input_size, augment=False, report=lambda _: None)
     except (OSError, ValueError):
         return None
-    shape = mean_shape(train.aligned_landmarks())
-    guess = np.repeat(shape[None], len(eval_landmarks), axis=0)
-    return float(np.mean(nme(guess, eval_landmarks)))
+    return mean_shape_nme(train.aligned_landmarks(), eval_landmarks)
 
 
 def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = None,
@@ -53,12 +48,9 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
         net = load_symbol_block(model)
         schema = get_schema(model.sidecar.get("schema", "jd106"))
         fmt = fmt or next((k for k, v in FORMATS.items() if v.schema == schema.name), "jd106")
-        samples, problems = scan_dataset(data, fmt)
-        if problems:
-            report(f"{data}: " + summarize_problems(problems, len(samples)))
         face_fraction = model.sidecar["face_fraction"]
-        dataset = LandmarkDataset(samples, FaceCropper(schema, model.sidecar["input_size"],
-                                                       face_fraction))
+        dataset = dataset_at(data, fmt, schema, model.sidecar["input_size"], face_fraction,
+                             report=report)
         cfg, label = None, model.name
     loader, _ = make_loader(dataset, batch_size, shuffle=False)
     result = evaluate(gluon_predictor(net, mx.cpu()), loader, schema.flip_perm, progress=True)

@@ -20,10 +20,9 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from ..config import Config, ConfigError, config_to_dict, dump_config
-from ..data.dataset import make_loader, mean_shape
+from ..data.dataset import make_loader, mean_shape_nme
 from ..fileio import atomic_write_text
 from ..losses import get_loss
-from ..metrics import nme
 from .builders import build_dataset, build_model, schema_of
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluator import evaluate, gluon_predictor
@@ -136,10 +135,8 @@ class Trainer:
                                      kvstore="device", update_on_kvstore=False)
         if t.amp:
             amp.init_trainer(self.trainer)
-        train_shape = mean_shape(self.train_set.aligned_landmarks())
-        val_gt = self.val_set.aligned_landmarks()
-        self.mean_shape_nme = float(np.mean(nme(np.repeat(train_shape[None], len(val_gt), 0),
-                                                val_gt)))
+        self.mean_shape_nme = mean_shape_nme(self.train_set.aligned_landmarks(),
+                                             self.val_set.aligned_landmarks())
         self.start_epoch, self.best = 0, None
         os.makedirs(run_dir, exist_ok=True)
         if resume:
