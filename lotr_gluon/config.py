@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
+from .data.align import DEFAULT_FACE_FRACTION
 from .data.transforms import AugmentConfig
 
 
@@ -39,7 +40,8 @@ class DataConfig:
     train: str = "train"
     val: str = "val"
     test: str = "test"
-    face_fraction: float = 0.65
+    face_fraction: float = DEFAULT_FACE_FRACTION
+    align: str = "five_point"  # or "bbox": insightface's box crop (see data/transforms.py)
     workers: int = 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

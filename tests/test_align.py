@@ -124,3 +124,16 @@ def test_mirror_augmentation_equals_flipping_the_unmirrored_crop():
     crop_b, pts_b = mirror(image, image_pts, np.random.RandomState(9))
     np.testing.assert_allclose(pts_b, flip_landmarks(pts_a, 192, JD106.flip_perm), atol=1e-3)
     assert np.abs(crop_b[:, :, ::-1] - crop_a).mean() < 1.0
+
+
+def test_box_crop_matches_insightface_transform():
+    """Our bbox crop is insightface's Landmark crop: same matrix as its face_align.transform."""
+    face_align = pytest.importorskip("insightface.utils.face_align")
+    from lotr_gluon.data.align import box_transform
+
+    box = np.array([40.0, 52.0, 150.0, 190.0])
+    centre = (box[:2] + box[2:]) / 2
+    scale = 192 / (max(box[2] - box[0], box[3] - box[1]) * 1.5)
+    image = np.zeros((240, 200, 3), np.uint8)
+    _, expected = face_align.transform(image, centre, 192, scale, 0)
+    np.testing.assert_allclose(box_transform(box, 192), expected, atol=1e-9)

@@ -50,3 +50,72 @@ def test_export_then_import_in_fresh_process(tmp_path):
     assert sidecar["input_size"] == 192
     leftovers = [f for f in os.listdir(tmp_path) if f.startswith(".")]
     assert leftovers == []  # the staging folder and temp files are gone
+
+
+@pytest.fixture(scope="module")
+def exported_with_onnx(tmp_path_factory):
+    """A random LOTR-M exported for box crops, with both ONNX flavours, and its Gluon twin."""
+    pytest.importorskip("onnxruntime")
+    out = tmp_path_factory.mktemp("onnx")
+    net = lotr_gluon.get_model("lotr_m")
+    net(mx.nd.zeros((1, 3, 192, 192)))
+    paths = export_symbol(net, str(out), "lotr_m", trained=False, align="bbox",
+                          onnx=["lotr", "insightface"])
+    return net, paths
+
+
+def test_onnx_matches_gluon_with_dynamic_batch(exported_with_onnx):
+    import onnx
+
+    from lotr_gluon.deploy.onnx_export import OPSET, onnx_session, run_onnx
+
+    net, paths = exported_with_onnx
+    model = onnx.load(paths["onnx"])
+    assert model.opset_import[0].version == OPSET
+    assert [i.name for i in model.graph.input] == ["data"]  # weights are constants
+    session = onnx_session(paths["onnx"])
+    for batch in (1, 3):
+        x = np.random.RandomState(batch).uniform(0, 255, (batch, 3, 192, 192)).astype(np.float32)
+        got = run_onnx(session, x)
+        assert got.shape == (batch, 106, 2)
+        assert _relative_error(got, net(mx.nd.array(x)).asnumpy()) < 1e-4
+
+
+def test_insightface_loads_the_flavour_and_agrees_with_our_predictor(exported_with_onnx):
+    """insightface's own Landmark class, on its own crop, gives our Predictor's landmarks."""
+    insightface = pytest.importorskip("insightface")
+    from insightface.app.common import Face as InsightFace
+
+    from lotr_gluon.data.detector import Face
+    from lotr_gluon.deploy.predictor import Predictor
+
+    _, paths = exported_with_onnx
+    landmark_model = insightface.model_zoo.get_model(paths["onnx_insightface"])
+    assert landmark_model.taskname == "landmark_2d_106"
+    assert (landmark_model.input_mean, landmark_model.input_std) == (127.5, 128.0)
+
+    image = np.random.RandomState(0).randint(0, 255, (300, 260, 3)).astype(np.uint8)
+    box = np.array([70.0, 60.0, 190.0, 220.0])
+    theirs = landmark_model.get(image, InsightFace(bbox=box))
+    face = Face(box, 0.99, np.zeros((5, 2)))
+    ours = Predictor(os.path.dirname(paths["symbol"]), detector=lambda _: [face])(image)
+    assert len(ours) == 1
+    np.testing.assert_allclose(ours[0].landmarks, theirs, atol=0.02)  # px, float32 rounding
+
+
+def test_predictor_backends_agree(exported_with_onnx):
+    from lotr_gluon.deploy.backends import BACKENDS, make_runner
+    from lotr_gluon.deploy.exported import find_exported
+
+    _, paths = exported_with_onnx
+    model = find_exported(os.path.dirname(paths["symbol"]))
+    x = np.random.RandomState(5).uniform(0, 255, (2, 3, 192, 192)).astype(np.float32)
+    outputs = {name: make_runner(model, name)(x) for name in BACKENDS}
+    for name in BACKENDS:
+        assert _relative_error(outputs[name], outputs["mxnet-static"]) < 1e-4, name
+
+
+def test_unknown_flavour_is_refused(tmp_path):
+    net = lotr_gluon.get_model("lotr_m")
+    with pytest.raises(ValueError, match="flavour"):
+        export_symbol(net, str(tmp_path), "lotr_m", onnx=["tflite"])

@@ -4,9 +4,15 @@ The exported graph takes float32 RGB 0..255 NCHW crops and returns (B, N, 2) cro
 load it with mxnet.gluon.SymbolBlock.imports(symbol, ['data'], params). The sidecar holds the
 landmark schema, flip permutation and alignment template that tools/predict.py needs.
 
+With --onnx it also writes NAME.onnx (opset 13, dynamic batch, same contract) for the
+onnxruntime backend; --flavor insightface adds NAME_insightface.onnx, which
+insightface.model_zoo.get_model() loads as a landmark_2d_106 model (train with
+--set data.align=bbox for that, as insightface feeds a box-centred crop).
+
 Examples:
-  python tools/export.py --checkpoint runs/demo --out runs/demo/export
+  python tools/export.py --checkpoint runs/demo --out runs/demo/export --onnx
   python tools/export.py --model lotr_m --out /tmp/x     # random weights, for smoke tests
+  python tools/export.py --checkpoint runs/if --out /tmp/if --onnx --flavor insightface
 """
 import argparse
 import sys
@@ -21,9 +27,15 @@ def main(argv=None) -> int:
     source.add_argument("--checkpoint", help="a run folder (its best.ckpt) or a .ckpt file")
     source.add_argument("--model", help="a get_model() name: random weights, with a warning")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--onnx", action="store_true", help="also write NAME.onnx (opset 13)")
+    parser.add_argument("--flavor", action="append", choices=["lotr", "insightface"],
+                        help="ONNX flavour(s) with --onnx (default lotr; repeatable)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="with --model: constructor override (e.g. num_points=68)")
     args = parser.parse_args(argv)
+    if args.flavor and not args.onnx:
+        parser.error("--flavor needs --onnx")
+    flavors = (["lotr"] + [f for f in args.flavor or () if f != "lotr"]) if args.onnx else []
 
     from lotr_gluon.deploy.export import export_symbol
 
@@ -32,7 +44,8 @@ def main(argv=None) -> int:
 
         net, cfg, epochs = model_from_checkpoint(args.checkpoint)
         name = cfg.model.name
-        paths = export_symbol(net, args.out, name, schema_of(cfg), cfg.data.face_fraction)
+        paths = export_symbol(net, args.out, name, schema_of(cfg), cfg.data.face_fraction,
+                              align=cfg.data.align, onnx=flavors)
         print(f"exported {name} trained {epochs} epochs")
     else:
         from lotr_gluon import get_model
@@ -40,9 +53,9 @@ def main(argv=None) -> int:
         net = get_model(args.model, **parse_overrides(args.set))
         print(f"warning: exporting {args.model} with random weights (no checkpoint given): "
               "fine for smoke tests, useless for landmarks", file=sys.stderr)
-        paths = export_symbol(net, args.out, args.model, trained=False)
+        paths = export_symbol(net, args.out, args.model, trained=False, onnx=flavors)
     for kind, path in paths.items():
-        print(f"{kind:>8}: {path}")
+        print(f"{kind:>16}: {path}")
     return 0
 
 

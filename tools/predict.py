@@ -1,7 +1,8 @@
 """Predict facial landmarks on photos, folders, videos or a webcam with an exported model.
 
-Faces are found by the detector (default: MTCNN, offline), aligned by their five points,
-run through the model in one batch per photo, and mapped back to the photo. Annotated images
+Faces are found by the detector (default: MTCNN, offline), aligned by their five points (or
+cropped around the box for models trained with data.align=bbox), run through the model in
+one batch per photo, and mapped back to the photo. Annotated images
 (NAME_landmarks.jpg), videos (NAME_landmarks.mp4) and landmarks.json (or .csv) go to --out.
 
 Exit codes: 0 ok, 1 no input could be read, 2 usage. Unreadable inputs are reported, skipped.
@@ -17,6 +18,7 @@ import os
 import sys
 
 from lotr_gluon.cli import EXIT_ERROR, run_main
+from lotr_gluon.deploy.backends import BACKENDS, DEFAULT_BACKEND
 
 
 def main(argv=None) -> int:
@@ -30,7 +32,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="landmarks.json (the default)")
     parser.add_argument("--flip", action="store_true", help="flip test-time augmentation")
     parser.add_argument("--show-index", action="store_true", help="draw point indices")
-    parser.add_argument("--backend", default="mxnet", choices=["mxnet", "onnxruntime"])
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS,
+                        help="mxnet: oneDNN-fused static graph (default); onnxruntime needs "
+                             "NAME.onnx (tools/export.py --onnx)")
     parser.add_argument("--detector", default="default", help="default (MTCNN) or retinaface")
     parser.add_argument("--detector-model", help="retinaface: folder with det_10g.onnx")
     parser.add_argument("--video", action="store_true",

@@ -23,6 +23,8 @@ ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.736
 FACE_WIDTH_IN_D = 2.15
 FACE_CENTRE_IN_D = np.array([0.01, 0.685])  # mean face box centre from the eye midpoint
 DEFAULT_FACE_FRACTION = 0.65  # leaves >= 4 px for a face turned 30 degrees (tested)
+BOX_MARGIN = 1.5  # insightface's Landmark crop: a square of 1.5x the box's longer side
+ALIGN_MODES = ("five_point", "bbox")
 
 
 def face_template(crop_size: int = 192, face_fraction: float = DEFAULT_FACE_FRACTION
@@ -65,6 +67,28 @@ def estimate_transform(five_points: np.ndarray, crop_size: int = 192,
     """The 2x3 map from an image to its aligned ``crop_size`` crop, given the face's 5 points."""
     target = face_template(crop_size, face_fraction) if template is None else template
     return similarity_transform(five_points, target)
+
+
+def box_transform(box, crop_size: int = 192, margin: float = BOX_MARGIN) -> np.ndarray:
+    """insightface's box-centred crop: no rotation, ``margin`` times the box's longer side.
+
+    Maps the box centre to ``crop_size / 2`` exactly as ``insightface.utils.face_align.
+    transform`` does, so points predicted on this crop go back through the same matrix.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    side = max(x2 - x1, y2 - y1)
+    if not side > 0:
+        raise ValueError(f"degenerate face box {box}")
+    scale = crop_size / (side * margin)
+    centre = np.array([x1 + x2, y1 + y2]) / 2.0
+    return np.array([[scale, 0.0, crop_size / 2.0 - scale * centre[0]],
+                     [0.0, scale, crop_size / 2.0 - scale * centre[1]]])
+
+
+def points_box(points: np.ndarray) -> np.ndarray:
+    """``(x1, y1, x2, y2)`` of the points' bounding box."""
+    points = np.asarray(points, dtype=np.float64)
+    return np.concatenate([points.min(axis=0), points.max(axis=0)])
 
 
 def warp(image: np.ndarray, matrix: np.ndarray, crop_size: int = 192) -> np.ndarray:

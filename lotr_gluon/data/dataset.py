@@ -57,13 +57,14 @@ class LandmarkDataset(gluon.data.Dataset):
     def __getitem__(self, key: Key) -> Tuple[np.ndarray, np.ndarray]:
         epoch, index = key if isinstance(key, tuple) else (0, key)
         rng = item_rng(self.seed, epoch, index) if self.cropper.augment else None
-        return self.cropper(self.load_image(index), self.samples[index].landmarks, rng)
+        sample = self.samples[index]
+        return self.cropper(self.load_image(index), sample.landmarks, rng, sample.rect)
 
     def aligned_landmarks(self) -> np.ndarray:
         """``(M, N, 2)`` landmarks of every sample in its un-augmented crop (no image I/O)."""
         from .align import transform_points
 
-        return np.stack([transform_points(s.landmarks, self.cropper.alignment(s.landmarks))
+        return np.stack([transform_points(s.landmarks, self.cropper.alignment(s.landmarks, s.rect))
                          for s in self.samples]).astype(np.float32)
 
 

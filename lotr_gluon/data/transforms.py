@@ -12,8 +12,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .align import (DEFAULT_FACE_FRACTION, compose, estimate_transform, transform_points,
-                    warp)
+from .align import (ALIGN_MODES, DEFAULT_FACE_FRACTION, box_transform, compose,
+                    estimate_transform, points_box, transform_points, warp)
 from .landmarks import LandmarkSchema
 
 
@@ -73,7 +73,7 @@ def jitter_colour(crop: np.ndarray, rng: np.random.RandomState, cfg: AugmentConf
 
 
 class FaceCropper:
-    """Aligns a photo by its landmarks' five points and, for training, augments it.
+    """Aligns a photo by its landmarks (five points or a box) and, for training, augments it.
 
     Parameters
     ----------
@@ -85,26 +85,35 @@ class FaceCropper:
         Share of the crop width the face takes (see :func:`align.face_template`).
     augment : AugmentConfig, optional
         None for evaluation (alignment only).
+    align : str
+        ``five_point``: similarity transform of the five points to the template (the paper);
+        ``bbox``: insightface's upright crop of 1.5x the face box (the dataset's rect when it
+        has one, else the landmarks' box), for the insightface ONNX flavour.
     """
 
     def __init__(self, schema: LandmarkSchema, crop_size: int = 192,
                  face_fraction: float = DEFAULT_FACE_FRACTION,
-                 augment: Optional[AugmentConfig] = None):
+                 augment: Optional[AugmentConfig] = None, align: str = "five_point"):
+        if align not in ALIGN_MODES:
+            raise ValueError(f"unknown alignment {align!r}; expected one of {ALIGN_MODES}")
         self.schema = schema
         self.crop_size = crop_size
         self.face_fraction = face_fraction
         self.augment = augment
+        self.align = align
 
-    def alignment(self, landmarks: np.ndarray) -> np.ndarray:
-        """The 2x3 image-to-crop map from the landmarks' own five points."""
+    def alignment(self, landmarks: np.ndarray, box=None) -> np.ndarray:
+        """The 2x3 image-to-crop map from the landmarks' five points, or from the face box."""
+        if self.align == "bbox":
+            return box_transform(points_box(landmarks) if box is None else box, self.crop_size)
         return estimate_transform(self.schema.five_point(landmarks), self.crop_size,
                                   self.face_fraction)
 
     def __call__(self, image: np.ndarray, landmarks: np.ndarray,
-                 rng: Optional[np.random.RandomState] = None
+                 rng: Optional[np.random.RandomState] = None, box=None
                  ) -> Tuple[np.ndarray, np.ndarray]:
         """``(BGR photo, (N, 2) landmarks)`` -> ``(3xSxS float32 RGB 0..255, (N, 2) float32)``."""
-        matrix = self.alignment(landmarks)
+        matrix = self.alignment(landmarks, box)
         mirror = False
         if self.augment is not None:
             if rng is None:

@@ -1,19 +1,21 @@
-"""Export a model as MXNet ``NAME-symbol.json`` + ``NAME-0000.params`` with a JSON sidecar."""
+"""Export a model as MXNet ``NAME-symbol.json`` + ``NAME-0000.params`` with a JSON sidecar,
+and optionally as ONNX (see :mod:`.onnx_export`)."""
 from __future__ import annotations
 
 import json
 import os
 import shutil
 import tempfile
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import mxnet as mx
 from mxnet import gluon
 
 from .._version import __version__
-from ..data.align import DEFAULT_FACE_FRACTION, face_template
+from ..data.align import BOX_MARGIN, DEFAULT_FACE_FRACTION, face_template
 from ..data.landmarks import REGISTRY, LandmarkSchema, get_schema
 from ..fileio import atomic_path, atomic_write_text
+from .onnx_export import FLAVORS, export_onnx
 
 
 def schema_with_points(num_points: int) -> LandmarkSchema:
@@ -26,14 +28,14 @@ def schema_with_points(num_points: int) -> LandmarkSchema:
 
 
 def sidecar_for(name: str, net: gluon.HybridBlock, schema: LandmarkSchema,
-                face_fraction: float, trained: bool) -> Dict:
+                face_fraction: float, trained: bool, align: str) -> Dict:
     """What a deployment needs to know besides the graph: input, output, schema, alignment."""
     size = net.input_size
     return {"model": name, "num_points": net.num_points, "input_size": size,
             "input": "float32 RGB 0..255, NCHW", "input_name": "data",
             "output": "(B, N, 2) x, y in crop pixels",
             "schema": schema.name, "flip_perm": list(schema.flip_perm),
-            "face_fraction": face_fraction,
+            "align": align, "face_fraction": face_fraction, "box_margin": BOX_MARGIN,
             "alignment_template": face_template(size, face_fraction).round(4).tolist(),
             "trained": trained, "lotr_gluon_version": __version__}
 
@@ -41,22 +43,35 @@ def sidecar_for(name: str, net: gluon.HybridBlock, schema: LandmarkSchema,
 def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
                   schema: Optional[LandmarkSchema] = None,
                   face_fraction: float = DEFAULT_FACE_FRACTION,
-                  trained: bool = True) -> Dict[str, str]:
+                  trained: bool = True, align: str = "five_point",
+                  onnx: Sequence[str] = ()) -> Dict[str, str]:
     """Hybridize ``net`` and write its graph, weights and a sidecar into ``out_dir``.
 
     The exported graph takes float32 RGB 0..255 NCHW crops of ``net.input_size`` and returns
     ``(B, N, 2)`` crop-pixel coordinates; it loads with ``mxnet.gluon.SymbolBlock.imports``
     and needs no code from this package. Every file is written atomically.
 
+    Parameters
+    ----------
+    align, face_fraction : str, float
+        How the crops the network was trained on were cut (see ``FaceCropper``); the
+        Predictor cuts its crops the same way.
+    onnx : sequence of str
+        ONNX flavours to write as well: ``lotr`` gives ``NAME.onnx`` (what the Predictor's
+        onnxruntime backend loads), ``insightface`` gives ``NAME_insightface.onnx``.
+
     Returns
     -------
     dict
-        Paths of the ``symbol``, ``params`` and ``sidecar`` files.
+        Paths of the ``symbol``, ``params`` and ``sidecar`` files and of each ONNX flavour.
     """
     schema = schema or schema_with_points(net.num_points)
     if schema.num_points != net.num_points:
         raise ValueError(f"schema {schema.name} has {schema.num_points} points, the model "
                          f"{net.num_points}")
+    unknown = set(onnx) - set(FLAVORS)
+    if unknown:
+        raise ValueError(f"unknown ONNX flavour(s) {sorted(unknown)}; expected {FLAVORS}")
     size = net.input_size
     net.hybridize(static_alloc=True, static_shape=True)
     net(mx.nd.zeros((1, 3, size, size)))  # builds the cached graph that export() writes
@@ -72,6 +87,11 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
                 shutil.copyfile(os.path.join(staging, os.path.basename(paths[key])), tmp)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    sidecar = sidecar_for(name, net, schema, face_fraction, trained)
+    sidecar = sidecar_for(name, net, schema, face_fraction, trained, align)
     atomic_write_text(paths["sidecar"], json.dumps(sidecar, indent=2) + "\n")
+    for flavor in onnx:
+        key = "onnx" if flavor == "lotr" else f"onnx_{flavor}"
+        suffix = "" if flavor == "lotr" else f"_{flavor}"
+        paths[key] = export_onnx(paths["symbol"], paths["params"],
+                                 os.path.join(out_dir, f"{name}{suffix}.onnx"), size, flavor)
     return paths

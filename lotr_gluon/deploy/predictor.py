@@ -14,13 +14,11 @@ import cv2
 import mxnet as mx
 import numpy as np
 
-from ..data.align import estimate_transform, invert, transform_points, warp
+from ..data.align import box_transform, estimate_transform, invert, transform_points, warp
 from ..data.detector import Face, get_detector
 from ..flip import predict_with_flip
-from .exported import find_exported, load_symbol_block
-
-BACKENDS = ("mxnet", "onnxruntime")
-
+from .backends import DEFAULT_BACKEND, make_runner
+from .exported import find_exported
 
 @dataclass(frozen=True)
 class FaceLandmarks:
@@ -44,39 +42,29 @@ class Predictor:
         ``default`` (offline MTCNN), ``retinaface`` (needs ``detector_model``), or any callable
         returning :class:`Face` objects.
     backend : str
-        ``mxnet`` (hybridized, static memory and shapes) or ``onnxruntime`` (needs
-        ``NAME.onnx`` from ``tools/export.py --onnx``).
+        ``mxnet`` (static graph, oneDNN-fused on CPU), ``mxnet-static`` (without oneDNN) or
+        ``onnxruntime`` (needs ``NAME.onnx`` from ``tools/export.py --onnx``); see
+        :mod:`.backends`.
     flip : bool
         Flip test-time augmentation (mirrored crops in the same batch).
     """
 
     def __init__(self, model_dir: str, detector: Union[str, object] = "default",
-                 backend: str = "mxnet", flip: bool = False, ctx: Optional[mx.Context] = None,
+                 backend: str = DEFAULT_BACKEND, flip: bool = False,
+                 ctx: Optional[mx.Context] = None,
                  detector_model: Optional[str] = None):
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
         self.model = find_exported(model_dir)
         meta = self.model.sidecar
         self.input_size = int(meta["input_size"])
         self.flip_perm = meta["flip_perm"]
         self.template = np.asarray(meta["alignment_template"], dtype=np.float64)
+        self.align_mode = meta.get("align", "five_point")
+        self.box_margin = float(meta.get("box_margin", 1.5))
         self.flip = flip
         self.detector = (get_detector(detector, model_path=detector_model)
                          if isinstance(detector, str) else detector)
         self.backend = backend
-        if backend == "mxnet":
-            ctx = ctx or mx.cpu()
-            net = load_symbol_block(self.model, ctx)
-            self._run = lambda crops: net(mx.nd.array(crops, ctx=ctx)).asnumpy()
-        else:
-            if self.model.onnx is None:
-                raise FileNotFoundError(f"{model_dir}: no {self.model.name}.onnx; export with "
-                                        f"tools/export.py --onnx")
-            import onnxruntime as ort
-
-            session = ort.InferenceSession(self.model.onnx, providers=["CPUExecutionProvider"])
-            input_name = session.get_inputs()[0].name
-            self._run = lambda crops: session.run(None, {input_name: crops})[0]
+        self._run = make_runner(self.model, backend, ctx)
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         """``(B, 3, S, S)`` float32 RGB crops -> ``(B, N, 2)`` crop-pixel landmarks."""
@@ -87,7 +75,11 @@ class Predictor:
 
     def align(self, image: np.ndarray, face: Face):
         """The face's crop (3xSxS float32 RGB) and its image-to-crop matrix."""
-        matrix = estimate_transform(face.five_points, self.input_size, template=self.template)
+        if self.align_mode == "bbox":
+            matrix = box_transform(face.box, self.input_size, self.box_margin)
+        else:
+            matrix = estimate_transform(face.five_points, self.input_size,
+                                        template=self.template)
         crop = warp(image, matrix, self.input_size)
         return np.ascontiguousarray(crop[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32), matrix
 

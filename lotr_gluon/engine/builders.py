@@ -32,13 +32,13 @@ def build_model(cfg: Config, num_points: int, ctx: Optional[List[mx.Context]] = 
 
 def dataset_at(path: str, fmt: str, schema: LandmarkSchema, input_size: int,
                face_fraction: float, augment: Optional[AugmentConfig] = None, seed: int = 0,
-               report=print) -> LandmarkDataset:
+               report=print, align: str = "five_point") -> LandmarkDataset:
     """Scan and validate the dataset at ``path``; unusable samples are skipped, summarised."""
     samples, problems = scan_dataset(path, fmt)
     if problems:
         report(f"{path}: " + summarize_problems(problems, len(samples)))
-    return LandmarkDataset(samples, FaceCropper(schema, input_size, face_fraction, augment),
-                           seed=seed)
+    cropper = FaceCropper(schema, input_size, face_fraction, augment, align)
+    return LandmarkDataset(samples, cropper, seed=seed)
 
 
 def build_dataset(cfg: Config, split: str, input_size: int, augment: bool,
@@ -46,7 +46,8 @@ def build_dataset(cfg: Config, split: str, input_size: int, augment: bool,
     """One split of ``cfg`` (or ``path`` read as ``cfg.data.format``), see :func:`dataset_at`."""
     return dataset_at(path or resolve_split(cfg.data, split), cfg.data.format, schema_of(cfg),
                       input_size, cfg.data.face_fraction,
-                      cfg.data.augment if augment else None, cfg.train.seed, report)
+                      cfg.data.augment if augment else None, cfg.train.seed, report,
+                      cfg.data.align)
 
 
 def checkpoint_file(path: str) -> str:

@@ -50,7 +50,7 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
         fmt = fmt or next((k for k, v in FORMATS.items() if v.schema == schema.name), "jd106")
         face_fraction = model.sidecar["face_fraction"]
         dataset = dataset_at(data, fmt, schema, model.sidecar["input_size"], face_fraction,
-                             report=report)
+                             report=report, align=model.sidecar.get("align", "five_point"))
         cfg, label = None, model.name
     loader, _ = make_loader(dataset, batch_size, shuffle=False)
     result = evaluate(gluon_predictor(net, mx.cpu()), loader, schema.flip_perm, progress=True)

@@ -1,0 +1,39 @@
+"""Inference backends for an exported model: a function from float32 crops to landmarks.
+
+``mxnet``
+    the symbol/params graph, hybridized with static memory and shapes; on CPU partitioned for
+    oneDNN's fused subgraphs. The Predictor's default.
+``mxnet-static``
+    the same graph without the oneDNN partitioning (for comparison; what a GPU runs).
+``onnxruntime``
+    ``NAME.onnx`` from ``tools/export.py --onnx`` on onnxruntime's CPU provider.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import mxnet as mx
+import numpy as np
+
+from .exported import ExportedModel, load_symbol_block
+from .onnx_export import onnx_session, run_onnx
+
+BACKENDS = ("mxnet", "mxnet-static", "onnxruntime")
+DEFAULT_BACKEND = "mxnet"
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+def make_runner(model: ExportedModel, backend: str = DEFAULT_BACKEND,
+                ctx: Optional[mx.Context] = None) -> Runner:
+    """``crops (B, 3, S, S) float32 -> (B, N, 2)`` numpy, on the chosen backend."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+    if backend == "onnxruntime":
+        if model.onnx is None:
+            raise FileNotFoundError(f"{model.symbol}: no {model.name}.onnx beside it; export "
+                                    f"with tools/export.py --onnx")
+        session = onnx_session(model.onnx)
+        return lambda crops: run_onnx(session, crops)
+    ctx = ctx or mx.cpu()
+    net = load_symbol_block(model, ctx, onednn=backend == "mxnet")
+    return lambda crops: net(mx.nd.array(crops, ctx=ctx)).asnumpy()

@@ -1,0 +1,158 @@
+"""ONNX export of an exported MXNet graph: our own layout and insightface's ``Landmark`` layout.
+
+MXNet 1.9's ``mx.onnx.export_model`` builds the graph for the opset of the installed ``onnx``
+package (19 for onnx 1.14), and its LayerNorm translation then fails the checker (ReduceMean
+changed its signature in opset 18). Here the graph is built for opset 13, which every
+onnxruntime since 1.7 runs, and checked as a whole model at that opset.
+
+Two flavours:
+
+``lotr``
+    input ``data`` float32 RGB 0..255 ``(B, 3, S, S)`` with a dynamic batch; output
+    ``(B, N, 2)`` crop pixels. The same contract as the symbol/params export.
+``insightface``
+    what ``insightface.model_zoo.get_model`` routes to its ``Landmark`` class: input
+    ``(1, 3, 192, 192)`` of ``(RGB - 127.5) / 128`` (insightface picks that normalisation for
+    graphs that do not start with Sub and Mul nodes), output ``(1, 2N)`` in its ``[-1, 1]``
+    crop convention (``pixel = (value + 1) * S // 2``). insightface crops a square of 1.5x the
+    detector box around the box centre, without rotation; train with ``data.align: bbox`` so
+    the network has seen that crop.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Optional
+
+import mxnet as mx
+import numpy as np
+
+from ..fileio import atomic_path
+
+OPSET = 13
+IR_VERSION = 8  # what onnx 1.14 writes for opset 13 models; onnxruntime >= 1.10 reads it
+FLAVORS = ("lotr", "insightface")
+# insightface's Landmark class reads these prefixes among the first 8 node names as "the graph
+# normalises its own input" and then feeds raw pixels; our flavour must not match them.
+_INSIGHTFACE_PREPROCESSING_PREFIXES = ("Sub", "_minus", "Mul", "_mul", "bn_data")
+
+
+def _require_onnx():
+    try:
+        import onnx  # noqa: F401
+    except ImportError as err:
+        raise ImportError("ONNX export needs the onnx package: pip install -e '.[onnx]'") from err
+
+
+@contextlib.contextmanager
+def _graph_check_deferred() -> Iterator[None]:
+    """MXNet checks the bare graph at onnx's newest opset; we check the model at ours instead."""
+    import onnx.checker
+
+    original = onnx.checker.check_graph
+    onnx.checker.check_graph = lambda *args, **kwargs: None
+    try:
+        yield
+    finally:
+        onnx.checker.check_graph = original
+
+
+def _insightface_wrapper(sym: mx.sym.Symbol, input_size: int) -> mx.sym.Symbol:
+    """``(RGB - 127.5) / 128`` in, ``(B, 2N)`` in ``[-1, 1]`` out, around our graph."""
+    pixels = mx.sym.var("data") * 128.0 + 127.5
+    flat = mx.sym.reshape(sym(data=pixels), shape=(0, -1))
+    return flat / float(input_size // 2) - 1.0
+
+
+def _rename_preprocessing_lookalikes(graph) -> None:
+    """Prefix node names that insightface would mistake for built-in input normalisation."""
+    for node in graph.node:
+        if node.name.startswith(_INSIGHTFACE_PREPROCESSING_PREFIXES):
+            node.name = "lotr" + node.name
+
+
+def _tidy_initializers(graph) -> None:
+    """Weights as constants only: drop unused ones and take them out of the graph inputs.
+
+    MXNet's converter lists every weight as a graph input too (the ONNX <= 1.3 style), which
+    stops onnxruntime from constant folding, and leaves constants it folded away; onnxruntime
+    warns about each.
+    """
+    used = {name for node in graph.node for name in node.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    weights = {init.name for init in kept}
+    inputs = [value for value in graph.input if value.name not in weights]
+    del graph.input[:]
+    graph.input.extend(inputs)
+
+
+def export_onnx(symbol_file: str, params_file: str, out_file: str, input_size: int,
+                flavor: str = "lotr", batch_size: Optional[int] = None) -> str:
+    """Convert an exported MXNet graph to ONNX (opset 13), written atomically.
+
+    Parameters
+    ----------
+    symbol_file, params_file : str
+        ``NAME-symbol.json`` and ``NAME-0000.params`` from :func:`export.export_symbol`.
+    out_file : str
+        The ``.onnx`` file to write.
+    input_size : int
+        Crop side ``S`` the graph expects.
+    flavor : str
+        ``lotr`` (our contract) or ``insightface`` (see the module docstring).
+    batch_size : int, optional
+        A fixed batch; None makes the batch dimension dynamic. The insightface flavour is
+        always batch 1, as insightface reads the output width from the graph.
+
+    Returns
+    -------
+    str
+        ``out_file``.
+    """
+    if flavor not in FLAVORS:
+        raise ValueError(f"unknown ONNX flavour {flavor!r}; expected one of {FLAVORS}")
+    _require_onnx()
+    import onnx
+    from mxnet.onnx.mx2onnx._export_onnx import MXNetGraph
+
+    sym = mx.sym.load(symbol_file)
+    loaded = mx.nd.load(params_file)
+    params = {key.split(":", 1)[-1]: value for key, value in loaded.items()}
+    if flavor == "insightface":
+        sym, batch_size = _insightface_wrapper(sym, input_size), 1
+    shape = (batch_size or 1, 3, input_size, input_size)
+    dynamic = batch_size is None
+    with _graph_check_deferred():
+        graph = MXNetGraph().create_onnx_graph_proto(
+            sym, params, in_shapes=[shape], in_types=[onnx.TensorProto.FLOAT],
+            opset_version=OPSET, dynamic=dynamic,
+            dynamic_input_shapes=[(None, 3, input_size, input_size)] if dynamic else None)
+    _tidy_initializers(graph)
+    if flavor == "insightface":
+        _rename_preprocessing_lookalikes(graph)
+    model = onnx.helper.make_model(graph, producer_name="lotr_gluon",
+                                   opset_imports=[onnx.helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model)
+    with atomic_path(out_file) as tmp:
+        onnx.save(model, tmp)
+    return out_file
+
+
+def onnx_session(path: str):
+    """An onnxruntime CPU session for ``path``, with a clear error when onnxruntime is absent."""
+    try:
+        import onnxruntime as ort
+    except ImportError as err:
+        raise ImportError("the onnxruntime backend needs onnxruntime: "
+                          "pip install -e '.[onnx]'") from err
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(session, crops: np.ndarray) -> np.ndarray:
+    """One forward pass of an ONNX session on float32 crops."""
+    name = session.get_inputs()[0].name
+    return session.run(None, {name: np.ascontiguousarray(crops, dtype=np.float32)})[0]
