@@ -29,7 +29,7 @@ demo: setup $(SYNTH)/.complete
 	if [ -f $(DEMO)/last.ckpt ]; then $(PY) tools/train.py --resume $(DEMO); \
 	else $(PY) tools/train.py --config experiments/demo_synthetic.yaml --out $(DEMO); fi
 	$(PY) tools/eval.py --checkpoint $(DEMO) --out $(DEMO)
-	$(PY) tools/export.py --checkpoint $(DEMO) --out $(DEMO)/export
+	$(PY) tools/export.py --checkpoint $(DEMO) --out $(DEMO)/export --onnx
 	$(PY) tools/predict.py $(SYNTH)/test/picture/synth_001999.jpg $(REAL_PHOTO) \
 	    --model $(DEMO)/export --out $(DEMO)/predictions --flip
 	$(PY) tools/demo_report.py $(DEMO) --factor 3
@@ -42,6 +42,8 @@ test-all: setup
 
 bench: setup
 	$(PY) tools/summary.py
+	$(PY) tools/benchmark.py --model lotr_m --backend all --markdown --json runs/bench/lotr_m.json
+	$(PY) tools/benchmark.py --loader
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

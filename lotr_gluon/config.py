@@ -42,6 +42,7 @@ class DataConfig:
     test: str = "test"
     face_fraction: float = DEFAULT_FACE_FRACTION
     align: str = "five_point"  # or "bbox": insightface's box crop (see data/transforms.py)
+    cache_dir: Optional[str] = None  # cache aligned crops there (data/crop_cache.py)
     workers: int = 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

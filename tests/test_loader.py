@@ -1,10 +1,14 @@
 """Dataset and loader: shapes, seeded augmentation independent of workers, mean shape."""
+import os
+import shutil
+
 import numpy as np
 import pytest
 
 from lotr_gluon.data import jd106
 from lotr_gluon.data.dataset import LandmarkDataset, make_loader, mean_shape
 from lotr_gluon.data.landmarks import JD106
+from lotr_gluon.data.samples import Sample
 from lotr_gluon.data.synthetic import write_synthetic_dataset
 from lotr_gluon.data.transforms import AugmentConfig, FaceCropper
 
@@ -57,3 +61,25 @@ def test_mean_shape_nme_worked_example():
     # Evaluated face (1,3)-(5,7): box 4x4 -> d = 4; both points 3 px off -> NME 3/4.
     evaluated = np.array([[[1.0, 3.0], [5.0, 7.0]]])
     assert mean_shape_nme(train, evaluated) == pytest.approx(0.75)
+
+
+def test_crop_cache_serves_later_epochs_without_the_photos(samples, tmp_path):
+    """After one pass the photos can vanish; items match the uncached path (two resamplings
+    instead of one: same landmarks exactly, pixels within a few grey levels on average)."""
+    copies = []
+    for sample in samples[:6]:
+        path = str(tmp_path / os.path.basename(sample.image_path))
+        shutil.copyfile(sample.image_path, path)
+        copies.append(Sample(path, sample.landmarks, sample.rect))
+    cropper = FaceCropper(JD106, 192, augment=AugmentConfig())  # the paper's crop size
+    plain = LandmarkDataset(samples[:6], cropper, seed=4)
+    cached = LandmarkDataset(copies, cropper, seed=4, cache_dir=str(tmp_path / "cache"))
+    first = [cached[(1, i)] for i in range(len(copies))]
+    for sample in copies:
+        os.remove(sample.image_path)
+    for i, (x_first, y_first) in enumerate(first):
+        x_again, y_again = cached[(1, i)]
+        np.testing.assert_array_equal(x_again, x_first)
+        x_plain, y_plain = plain[(1, i)]
+        np.testing.assert_array_equal(y_first, y_plain)
+        assert np.abs(x_first - x_plain).mean() < 3.0

@@ -17,8 +17,11 @@ import argparse
 import os
 import sys
 
-from lotr_gluon.cli import EXIT_ERROR, run_main
-from lotr_gluon.deploy.backends import BACKENDS, DEFAULT_BACKEND
+# Synchronous engine for inference: see lotr_gluon/deploy/backends.py for the measurement.
+os.environ.setdefault("MXNET_ENGINE_TYPE", "NaiveEngine")
+
+from lotr_gluon.cli import EXIT_ERROR, run_main  # noqa: E402
+from lotr_gluon.deploy.backends import BACKENDS, DEFAULT_BACKEND  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -6,12 +6,13 @@ is reproducible whatever the number of loader workers.
 """
 from __future__ import annotations
 
-from typing import Iterator, List, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 from mxnet import gluon
 
+from .crop_cache import CropCache
 from .samples import DatasetError, Sample
 from .transforms import FaceCropper
 
@@ -35,14 +36,18 @@ class LandmarkDataset(gluon.data.Dataset):
         Alignment and augmentation.
     seed : int
         Seeds the augmentation.
+    cache_dir : str, optional
+        Keep aligned canvases there (:class:`CropCache`) so later epochs skip the photos.
     """
 
-    def __init__(self, samples: Sequence[Sample], cropper: FaceCropper, seed: int = 0):
+    def __init__(self, samples: Sequence[Sample], cropper: FaceCropper, seed: int = 0,
+                 cache_dir: Optional[str] = None):
         if not samples:
             raise DatasetError("dataset", "no usable samples")
         self.samples = list(samples)
         self.cropper = cropper
         self.seed = seed
+        self.cache = CropCache(cache_dir, self.samples, cropper) if cache_dir else None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -58,6 +63,9 @@ class LandmarkDataset(gluon.data.Dataset):
         epoch, index = key if isinstance(key, tuple) else (0, key)
         rng = item_rng(self.seed, epoch, index) if self.cropper.augment else None
         sample = self.samples[index]
+        if self.cache is not None:
+            canvas, source = self.cache.load(index, sample, self.load_image)
+            return self.cropper(canvas, sample.landmarks, rng, sample.rect, source=source)
         return self.cropper(self.load_image(index), sample.landmarks, rng, sample.rect)
 
     def aligned_landmarks(self) -> np.ndarray:

@@ -133,3 +133,17 @@ def get_detector(name: str = "default", model_path: Optional[str] = None, **kwar
                              "insightface's det_10g.onnx (buffalo_l pack) or the .onnx file")
         return RetinaFaceDetector(model_path, **kwargs)
     return DETECTORS[name](**kwargs)
+
+
+def bundled_photo() -> Optional[str]:
+    """A real group photo that ships inside an installed package (insightface's ``t1.jpg``).
+
+    None when insightface is not installed. Used by the demo and the detector benchmark, so
+    that neither downloads anything.
+    """
+    try:
+        import insightface
+    except ImportError:
+        return None
+    path = os.path.join(os.path.dirname(insightface.__file__), "data", "images", "t1.jpg")
+    return path if os.path.isfile(path) else None

@@ -13,8 +13,11 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .align import (ALIGN_MODES, DEFAULT_FACE_FRACTION, box_transform, compose,
-                    estimate_transform, points_box, transform_points, warp)
+                    estimate_transform, invert, points_box, transform_points, warp)
 from .landmarks import LandmarkSchema
+
+
+CANVAS_SCALE = 2  # canvas side / crop side: room for 20 deg, 0.9x zoom and 5% shift
 
 
 @dataclass(frozen=True)
@@ -109,10 +112,28 @@ class FaceCropper:
         return estimate_transform(self.schema.five_point(landmarks), self.crop_size,
                                   self.face_fraction)
 
+    def canvas_matrix(self, landmarks: np.ndarray, box=None) -> np.ndarray:
+        """Photo -> canvas map: the aligned crop centred in a ``CANVAS_SCALE`` times larger square.
+
+        The canvas keeps enough surroundings for any augmentation, so a cache of canvases
+        (:mod:`.crop_cache`) can stand in for the photo.
+        """
+        offset = (CANVAS_SCALE - 1) * self.crop_size / 2.0
+        return compose(np.array([[1.0, 0.0, offset], [0.0, 1.0, offset]]),
+                       self.alignment(landmarks, box))
+
+    @property
+    def canvas_size(self) -> int:
+        return CANVAS_SCALE * self.crop_size
+
     def __call__(self, image: np.ndarray, landmarks: np.ndarray,
-                 rng: Optional[np.random.RandomState] = None, box=None
-                 ) -> Tuple[np.ndarray, np.ndarray]:
-        """``(BGR photo, (N, 2) landmarks)`` -> ``(3xSxS float32 RGB 0..255, (N, 2) float32)``."""
+                 rng: Optional[np.random.RandomState] = None, box=None,
+                 source: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """``(BGR photo, (N, 2) landmarks)`` -> ``(3xSxS float32 RGB 0..255, (N, 2) float32)``.
+
+        ``landmarks`` and ``box`` are in the photo's pixels. ``source``, when given, is the
+        2x3 map from the photo to ``image`` (a cached canvas instead of the photo itself).
+        """
         matrix = self.alignment(landmarks, box)
         mirror = False
         if self.augment is not None:
@@ -120,7 +141,8 @@ class FaceCropper:
                 raise ValueError("augmentation needs a random generator")
             geometry, mirror = random_geometry(rng, self.crop_size, self.augment)
             matrix = compose(geometry, matrix)
-        crop = warp(image, matrix, self.crop_size)
+        pixels_map = matrix if source is None else compose(matrix, invert(source))
+        crop = warp(image, pixels_map, self.crop_size)
         points = transform_points(landmarks, matrix)
         if mirror:  # the matrix mirrored the pixels; renumber the points to match
             renamed = np.empty_like(points)

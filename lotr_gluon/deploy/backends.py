@@ -7,6 +7,14 @@
     the same graph without the oneDNN partitioning (for comparison; what a GPU runs).
 ``onnxruntime``
     ``NAME.onnx`` from ``tools/export.py --onnx`` on onnxruntime's CPU provider.
+
+For inference on CPU, start the process with ``MXNET_ENGINE_TYPE=NaiveEngine`` (it must be
+set before mxnet is imported; tools/predict.py and tools/benchmark.py do). Measured on 2
+cores, LOTR-M, oneDNN graph: with MXNet's default threaded engine batch 1 takes 4.5 ms until
+the process has run any other input shape (a flip-TTA batch of 2, a second photo with more
+faces), and 16 ms from then on; batch 2 takes 20 ms. With the naive engine: 4.1 ms and
+6.7 ms, stable. The threaded engine's only gain, overlapping independent operations, does
+not apply to one forward pass at a time.
 """
 from __future__ import annotations
 

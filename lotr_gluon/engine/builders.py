@@ -32,13 +32,14 @@ def build_model(cfg: Config, num_points: int, ctx: Optional[List[mx.Context]] = 
 
 def dataset_at(path: str, fmt: str, schema: LandmarkSchema, input_size: int,
                face_fraction: float, augment: Optional[AugmentConfig] = None, seed: int = 0,
-               report=print, align: str = "five_point") -> LandmarkDataset:
+               report=print, align: str = "five_point", cache_dir: Optional[str] = None
+               ) -> LandmarkDataset:
     """Scan and validate the dataset at ``path``; unusable samples are skipped, summarised."""
     samples, problems = scan_dataset(path, fmt)
     if problems:
         report(f"{path}: " + summarize_problems(problems, len(samples)))
     cropper = FaceCropper(schema, input_size, face_fraction, augment, align)
-    return LandmarkDataset(samples, cropper, seed=seed)
+    return LandmarkDataset(samples, cropper, seed=seed, cache_dir=cache_dir)
 
 
 def build_dataset(cfg: Config, split: str, input_size: int, augment: bool,
@@ -47,7 +48,7 @@ def build_dataset(cfg: Config, split: str, input_size: int, augment: bool,
     return dataset_at(path or resolve_split(cfg.data, split), cfg.data.format, schema_of(cfg),
                       input_size, cfg.data.face_fraction,
                       cfg.data.augment if augment else None, cfg.train.seed, report,
-                      cfg.data.align)
+                      cfg.data.align, cfg.data.cache_dir)
 
 
 def checkpoint_file(path: str) -> str:

@@ -1,0 +1,1 @@
+"""Speed measurements behind ``tools/benchmark.py``: timing, inference backends, the loader."""

@@ -1,0 +1,149 @@
+"""Inference speed per backend, Table 3 style: latency at batch 1 with and without flip TTA,
+throughput at a larger batch, and the face detector's time on a 640x480 photo."""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from ..deploy.backends import BACKENDS, DEFAULT_BACKEND, make_runner
+from ..deploy.exported import ExportedModel, find_exported
+from ..flip import predict_with_flip
+from .timing import Timing, measure
+
+
+@dataclass(frozen=True)
+class SpeedRow:
+    """One measured configuration (the ``--json`` row format)."""
+
+    model: str
+    backend: str
+    batch: int
+    flip: bool
+    latency_ms_mean: float
+    latency_ms_std: float
+    throughput_ips: float
+    default: bool = False
+
+    def to_dict(self) -> Dict:
+        row = asdict(self)
+        if not self.default:
+            del row["default"]
+        return row
+
+
+def export_random(name: str, out_dir: str, overrides: Optional[Dict] = None) -> ExportedModel:
+    """Export ``get_model(name)`` with random weights (speed does not depend on them)."""
+    from .. import get_model
+    from ..deploy.export import export_symbol
+
+    net = get_model(name, **(overrides or {}))
+    export_symbol(net, out_dir, name, trained=False, onnx=["lotr"])
+    return find_exported(out_dir)
+
+
+def benchmark_backends(model: ExportedModel, backends: Sequence[str] = BACKENDS,
+                       batch_sizes: Sequence[int] = (1, 32), warmup: int = 5, repeat: int = 30,
+                       report: Callable[[str], None] = print) -> List[SpeedRow]:
+    """Time the exported model on each backend, each batch size, without and with flip TTA.
+
+    Flip TTA runs the crops and their mirrors as one batch of twice the size and averages the
+    renumbered mirror predictions (what the Predictor does), so its time includes that work.
+    Larger batches are repeated fewer times (at least 5) to bound the run time.
+    """
+    unknown = set(backends) - set(BACKENDS)
+    if unknown:
+        raise ValueError(f"unknown backend(s) {sorted(unknown)}; expected {BACKENDS}")
+    size = int(model.sidecar["input_size"])
+    flip_perm = model.sidecar["flip_perm"]
+    rng = np.random.RandomState(0)
+    rows = []
+    for backend in backends:
+        run = make_runner(model, backend)
+        for batch in batch_sizes:
+            crops = rng.uniform(0, 255, (batch, 3, size, size)).astype(np.float32)
+            times = max(5, repeat // batch) if batch > 1 else repeat
+            for flip in (False, True):
+                fn = ((lambda c=crops: predict_with_flip(run, c, flip_perm)) if flip
+                      else (lambda c=crops: run(c)))
+                timing = measure(fn, warmup=min(warmup, times), repeat=times)
+                row = SpeedRow(model.name, backend, batch, flip, round(timing.mean_ms, 3),
+                               round(timing.std_ms, 3),
+                               round(batch / (timing.mean_ms / 1e3), 2),
+                               default=backend == DEFAULT_BACKEND)
+                rows.append(row)
+                report(f"  {backend:<13} batch {batch:>3} {'flip' if flip else 'plain':<5} "
+                       f"{timing} ms  {row.throughput_ips:8.1f} img/s")
+    return rows
+
+
+def detector_photo(path: Optional[str] = None) -> np.ndarray:
+    """A 640x480 BGR photo with faces: ``path``, else the photo bundled with insightface."""
+    from ..data.detector import bundled_photo
+
+    path = path or bundled_photo()
+    if path is None:
+        raise FileNotFoundError("no photo for the detector benchmark: pass --photo PATH (any "
+                                "photo with a face) or install the detect extra")
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"{path}: unreadable image")
+    return cv2.resize(image, (640, 480), interpolation=cv2.INTER_AREA)
+
+
+def benchmark_detector(image: np.ndarray, name: str = "default", model_path: Optional[str] = None,
+                       warmup: int = 2, repeat: int = 10) -> Timing:
+    """Time one detector call on ``image`` (the paper reports RetinaFace's 43 ms separately)."""
+    from ..data.detector import get_detector
+
+    detector = get_detector(name, model_path=model_path)
+    return measure(lambda: detector(image), warmup=warmup, repeat=repeat)
+
+
+def target_checks(rows: Sequence[SpeedRow], latency_ratio: float = 1.3,
+                  flip_ratio: float = 1.6) -> List[str]:
+    """The batch-1 targets: default backend vs onnxruntime, flip vs no flip (PASS/FAIL lines)."""
+    def find(backend, flip):
+        return next((r for r in rows if r.backend == backend and r.batch == 1
+                     and r.flip == flip), None)
+
+    lines = []
+    default, onnx = find(DEFAULT_BACKEND, False), find("onnxruntime", False)
+    if default and onnx:
+        ratio = default.latency_ms_mean / onnx.latency_ms_mean
+        lines.append(f"{'PASS' if ratio <= latency_ratio else 'FAIL'}: {DEFAULT_BACKEND} batch-1 "
+                     f"latency is {ratio:.2f}x onnxruntime's (target <= {latency_ratio}x)")
+    flipped = find(DEFAULT_BACKEND, True)
+    if default and flipped:
+        ratio = flipped.latency_ms_mean / default.latency_ms_mean
+        lines.append(f"{'PASS' if ratio <= flip_ratio else 'FAIL'}: flip TTA costs {ratio:.2f}x "
+                     f"no flip on {DEFAULT_BACKEND} (target <= {flip_ratio}x)")
+    return lines
+
+
+def markdown_table(rows: Sequence[SpeedRow], paper_gpu_ms: Optional[Sequence] = None) -> str:
+    """Rows as a markdown table; the paper's V100 batch-1 latency beside batch-1 rows."""
+    lines = ["| model | backend | batch | flip | latency ms | img/s | paper V100 ms |",
+             "|---|---|---:|---|---:|---:|---:|"]
+    for r in rows:
+        paper = "-"
+        if paper_gpu_ms and r.batch == 1:
+            mean, std = paper_gpu_ms[int(r.flip)]
+            paper = f"{mean:.2f} +- {std:.2f}"
+        name = f"**{r.backend}**" if r.default else r.backend
+        lines.append(f"| {r.model} | {name} | {r.batch} | {'yes' if r.flip else 'no'} | "
+                     f"{r.latency_ms_mean:.2f} +- {r.latency_ms_std:.2f} | "
+                     f"{r.throughput_ips:.1f} | {paper} |")
+    return "\n".join(lines)
+
+
+def benchmark_model_by_name(name: str, overrides: Optional[Dict] = None, **kwargs
+                            ) -> List[SpeedRow]:
+    """Export ``name`` with random weights to a temporary folder and benchmark it."""
+    with tempfile.TemporaryDirectory(prefix="lotr-bench-") as tmp:
+        model = export_random(name, os.path.join(tmp, name), overrides)
+        return benchmark_backends(model, **kwargs)

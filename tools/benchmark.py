@@ -1,0 +1,122 @@
+"""Speed of a model per inference backend (Table 3 style), of the face detector, of the loader.
+
+For --model: Params, Size and GFLOPs beside the paper's Table 3; latency (mean +- std, ms,
+warm-up excluded) at batch 1 without and with flip TTA, and throughput at batch 32, for each
+backend: mxnet (static graph, oneDNN-fused: the Predictor's default), mxnet-static (without
+oneDNN), onnxruntime. The model has random weights (speed does not depend on them). Then
+the default detector on a 640x480 photo, reported separately as the paper reports
+RetinaFace's 43 ms. OMP_NUM_THREADS is set to the core count unless already set.
+
+--loader times augmented 192x192 training crops per second through the DataLoader, reading
+photos and reading the crop cache (data.cache_dir).
+
+Examples:
+  python tools/benchmark.py --model lotr_m --backend all --json runs/bench/lotr_m.json
+  python tools/benchmark.py --model lotr_r+ --backend mxnet --markdown
+  python tools/benchmark.py --loader --data data/synth/train --workers 2
+  python tools/benchmark.py --loader --photo-size 1024
+"""
+import argparse
+import json
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))  # before mxnet loads
+# Synchronous engine for inference: see lotr_gluon/deploy/backends.py for the measurement.
+os.environ.setdefault("MXNET_ENGINE_TYPE", "NaiveEngine")
+
+from lotr_gluon.cli import parse_overrides, run_main  # noqa: E402
+
+
+def _models(args) -> list:
+    from lotr_gluon.benchmark.inference import (benchmark_detector, benchmark_model_by_name,
+                                                detector_photo, markdown_table, target_checks)
+    from lotr_gluon.complexity import summarize
+    from lotr_gluon import get_model
+    from lotr_gluon.deploy.backends import BACKENDS
+    from lotr_gluon.paper_results import load_paper_results
+
+    backends = list(BACKENDS) if args.backend == "all" else args.backend.split(",")
+    overrides = parse_overrides(args.set)
+    paper = load_paper_results()
+    ref = paper["table3"].get(args.model, {}) if not overrides else {}
+    summary = summarize(get_model(args.model, **overrides), args.model)
+    print(f"{args.model}: Params {summary.params_m:.2f} M (paper {ref.get('params_m', '-')}), "
+          f"Size {summary.size_mb:.2f} MB (paper {ref.get('size_mb', '-')}), "
+          f"{summary.gflops:.3f} GFLOPs; {os.environ['OMP_NUM_THREADS']} CPU threads")
+    rows = benchmark_model_by_name(args.model, overrides, backends=backends,
+                                   batch_sizes=(1, args.batch), warmup=args.warmup,
+                                   repeat=args.repeat)
+    out = [row.to_dict() for row in rows]
+    if args.markdown:
+        print(markdown_table(rows, ref.get("gpu_ms")))
+    for line in target_checks(rows):
+        print(line)
+    if not args.no_detector:
+        timing = benchmark_detector(detector_photo(args.photo), repeat=max(3, args.repeat // 3))
+        paper_ms = paper.get("face_detector_ms", ["-", "-"])
+        print(f"detector (default, 640x480 photo): {timing} ms (paper: RetinaFace "
+              f"{paper_ms[0]} +- {paper_ms[1]} ms on a V100)")
+        out.append({"model": "detector:default", "backend": "opencv-dnn", "batch": 1,
+                    "flip": False, "latency_ms_mean": round(timing.mean_ms, 3),
+                    "latency_ms_std": round(timing.std_ms, 3),
+                    "throughput_ips": round(1e3 / timing.mean_ms, 2)})
+    return out
+
+
+def _loader(args) -> list:
+    import tempfile
+
+    from lotr_gluon.benchmark.loader import benchmark_loader, synthetic_root
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="lotr-bench-data-") as tmp:
+        root = args.data or synthetic_root(tmp, args.loader_batches * 32, args.photo_size)
+        for cache in (False, True):
+            speed = benchmark_loader(root, args.format, args.workers, 32, 192,
+                                     args.loader_batches, cache=cache)
+            print(f"loader ({speed.source}, {speed.workers} workers): "
+                  f"{speed.samples_per_s:.0f} augmented 192x192 samples/s")
+            rows.append(speed.to_dict())
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="a get_model() name, e.g. lotr_m")
+    parser.add_argument("--backend", default="all",
+                        help="all, or a comma list of mxnet, mxnet-static, onnxruntime")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="model constructor override (e.g. num_layers=1)")
+    parser.add_argument("--batch", type=int, default=32, help="throughput batch (default 32)")
+    parser.add_argument("--repeat", type=int, default=50, help="timed runs at batch 1")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed runs first")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--photo", help="photo for the detector timing (default: insightface's "
+                                        "bundled t1.jpg, resized to 640x480)")
+    parser.add_argument("--no-detector", action="store_true", help="skip the detector timing")
+    parser.add_argument("--loader", action="store_true", help="benchmark the data loader")
+    parser.add_argument("--data", help="with --loader: a dataset split folder (default: a "
+                                       "temporary synthetic set)")
+    parser.add_argument("--format", default="jd106", help="with --data: its format")
+    parser.add_argument("--photo-size", type=int, default=256,
+                        help="with --loader and no --data: synthetic photo side (default 256; "
+                             "real datasets have larger photos, where the crop cache pays)")
+    parser.add_argument("--workers", type=int, default=2, help="with --loader: worker processes")
+    parser.add_argument("--loader-batches", type=int, default=20,
+                        help="with --loader: batches of 32 per timed epoch")
+    parser.add_argument("--json", help="write the rows to this JSON file")
+    args = parser.parse_args(argv)
+    if not args.model and not args.loader:
+        parser.error("give --model NAME and/or --loader")
+    rows = (_models(args) if args.model else []) + (_loader(args) if args.loader else [])
+    if args.json:
+        from lotr_gluon.fileio import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)
