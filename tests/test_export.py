@@ -115,7 +115,10 @@ def test_predictor_backends_agree(exported_with_onnx):
         assert _relative_error(outputs[name], outputs["mxnet-static"]) < 1e-4, name
 
 
-def test_unknown_flavour_is_refused(tmp_path):
+def test_unknown_flavour_and_wrong_size_are_refused(tmp_path):
     net = lotr_gluon.get_model("lotr_m")
     with pytest.raises(ValueError, match="flavour"):
         export_symbol(net, str(tmp_path), "lotr_m", onnx=["tflite"])
+    small = lotr_gluon.get_model("lotr_m", input_size=128)
+    with pytest.raises(ValueError, match="192x192"):  # insightface would route it to ArcFace
+        export_symbol(small, str(tmp_path), "lotr_m", onnx=["insightface"])

@@ -15,7 +15,7 @@ from .._version import __version__
 from ..data.align import BOX_MARGIN, DEFAULT_FACE_FRACTION, face_template
 from ..data.landmarks import REGISTRY, LandmarkSchema, get_schema
 from ..fileio import atomic_path, atomic_write_text
-from .onnx_export import FLAVORS, export_onnx
+from .onnx_export import check_flavors, export_onnx
 
 
 def schema_with_points(num_points: int) -> LandmarkSchema:
@@ -69,10 +69,8 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
     if schema.num_points != net.num_points:
         raise ValueError(f"schema {schema.name} has {schema.num_points} points, the model "
                          f"{net.num_points}")
-    unknown = set(onnx) - set(FLAVORS)
-    if unknown:
-        raise ValueError(f"unknown ONNX flavour(s) {sorted(unknown)}; expected {FLAVORS}")
     size = net.input_size
+    check_flavors(onnx, size)
     net.hybridize(static_alloc=True, static_shape=True)
     net(mx.nd.zeros((1, 3, size, size)))  # builds the cached graph that export() writes
     os.makedirs(out_dir, exist_ok=True)

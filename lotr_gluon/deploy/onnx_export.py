@@ -24,7 +24,7 @@ import contextlib
 import json
 import subprocess
 import sys
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import mxnet as mx
 import numpy as np
@@ -34,6 +34,7 @@ from ..fileio import atomic_path
 OPSET = 13
 IR_VERSION = 8  # what onnx 1.14 writes for opset 13 models; onnxruntime >= 1.10 reads it
 FLAVORS = ("lotr", "insightface")
+INSIGHTFACE_INPUT = 192
 # insightface's Landmark class reads these prefixes among the first 8 node names as "the graph
 # normalises its own input" and then feeds raw pixels; our flavour must not match them.
 _INSIGHTFACE_PREPROCESSING_PREFIXES = ("Sub", "_minus", "Mul", "_mul", "bn_data")
@@ -118,6 +119,17 @@ def _onnx_model_bytes(symbol_file: str, params_file: str, input_size: int, flavo
     return model.SerializeToString()
 
 
+def check_flavors(flavors: Sequence[str], input_size: int) -> None:
+    """Refuse unknown flavours, and the insightface one for a model it would not recognise."""
+    unknown = set(flavors) - set(FLAVORS)
+    if unknown:
+        raise ValueError(f"unknown ONNX flavour(s) {sorted(unknown)}; expected {FLAVORS}")
+    if "insightface" in flavors and input_size != INSIGHTFACE_INPUT:
+        raise ValueError(f"the insightface flavour needs a {INSIGHTFACE_INPUT}x"
+                         f"{INSIGHTFACE_INPUT} model (insightface recognises landmark models "
+                         f"by that input size); this one takes {input_size}")
+
+
 def export_onnx(symbol_file: str, params_file: str, out_file: str, input_size: int,
                 flavor: str = "lotr", batch_size: Optional[int] = None) -> str:
     """Convert an exported MXNet graph to ONNX (opset 13), written atomically.
@@ -145,8 +157,7 @@ def export_onnx(symbol_file: str, params_file: str, out_file: str, input_size: i
     str
         ``out_file``.
     """
-    if flavor not in FLAVORS:
-        raise ValueError(f"unknown ONNX flavour {flavor!r}; expected one of {FLAVORS}")
+    check_flavors([flavor], input_size)
     _require_onnx()
     args = json.dumps([symbol_file, params_file, input_size, flavor, batch_size])
     with atomic_path(out_file) as tmp:
