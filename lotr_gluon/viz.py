@@ -106,6 +106,35 @@ def plot_ced(curves: Dict[str, np.ndarray], path: str, threshold: float = 0.08,
     plt.close(fig)
 
 
+def plot_training_curves(log_path: str, path: str, title: Optional[str] = None) -> None:
+    """Training loss per epoch and validation AUC (with and without flip) from a log.jsonl."""
+    import json
+
+    with open(log_path, encoding="utf-8") as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    if not records:
+        raise ValueError(f"{log_path}: no epochs logged yet")
+    plt = _pyplot()
+    fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax_loss.plot([r["epoch"] for r in records], [r["loss"] for r in records], marker="o")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("training loss")
+    ax_loss.set_yscale("log")
+    validated = [r for r in records if "val" in r]
+    for mode, label in (("no_flip", "no flip"), ("flip", "flip")):
+        ax_auc.plot([r["epoch"] for r in validated],
+                    [r["val"][mode]["auc"] * 100 for r in validated], marker="o", label=label)
+    ax_auc.set_xlabel("epoch")
+    ax_auc.set_ylabel("validation AUC (%)")
+    ax_auc.legend(fontsize=8)
+    for ax in (ax_loss, ax_auc):
+        ax.grid(alpha=0.3)
+    fig.suptitle(title or os.path.basename(os.path.dirname(os.path.abspath(log_path))))
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
 def draw_landmarks(image: np.ndarray, landmarks: np.ndarray,
                    polylines: Sequence[Tuple[Sequence[int], bool]] = (),
                    color=(0, 255, 0), show_index: bool = False, radius: int = 1) -> np.ndarray:

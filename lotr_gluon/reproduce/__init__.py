@@ -1,0 +1,1 @@
+"""The reproduction harness behind ``tools/reproduce.py``: plan, run, report."""
