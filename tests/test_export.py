@@ -122,3 +122,41 @@ def test_unknown_flavour_and_wrong_size_are_refused(tmp_path):
     small = lotr_gluon.get_model("lotr_m", input_size=128)
     with pytest.raises(ValueError, match="192x192"):  # insightface would route it to ArcFace
         export_symbol(small, str(tmp_path), "lotr_m", onnx=["insightface"])
+
+
+def test_cross_attention_is_the_decoders_and_matches_a_numpy_recomputation(tmp_path):
+    """The exposed weights are the last decoder layer's cross-attention: (B, H, N, 6, 6) for
+    LOTR-M at 192 px, each map summing to 1, equal to softmax(q k^T / sqrt(d_h)) recomputed
+    in numpy from that layer's own weights and inputs."""
+    from lotr_gluon.attention import cross_attention
+    from lotr_gluon.deploy.exported import find_exported
+
+    net = lotr_gluon.get_model("lotr_m", num_layers=1, dropout=0.0)
+    x = np.random.RandomState(3).uniform(0, 255, (2, 3, 192, 192)).astype(np.float32)
+    net(mx.nd.array(x))
+    net.queries.set_data(mx.nd.random.normal(0, 1, net.queries.shape))  # distinct queries
+    captured = {}
+    layer = net.transformer.decoder[0]
+    hook = layer.cross_attn.register_forward_hook(
+        lambda block, inputs, output: captured.update(q=inputs[0], k=inputs[1]))
+    expected_points = net(mx.nd.array(x)).asnumpy()
+    hook.detach()
+    mha = layer.cross_attn
+    heads = mha.num_heads
+
+    def project(dense, value):
+        w, b = dense.weight.data().asnumpy(), dense.bias.data().asnumpy()
+        out = value.asnumpy() @ w.T + b  # (B, L, D)
+        return out.reshape(out.shape[0], out.shape[1], heads, -1).transpose(0, 2, 1, 3)
+
+    q, k = project(mha.query, captured["q"]), project(mha.key, captured["k"])
+    logits = q @ k.transpose(0, 1, 3, 2) / np.sqrt(q.shape[-1])
+    weights = np.exp(logits - logits.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)  # (B, H, N, 36)
+
+    export_symbol(net, str(tmp_path), "lotr_m", trained=False)
+    points, attention = cross_attention(find_exported(str(tmp_path)), x)
+    assert attention.shape == (2, 8, 106, 6, 6)
+    np.testing.assert_allclose(attention.sum(axis=(-1, -2)), 1.0, atol=1e-5)
+    np.testing.assert_allclose(attention.reshape(weights.shape), weights, atol=1e-5)
+    assert _relative_error(points, expected_points) < 1e-5

@@ -61,3 +61,37 @@ def test_benchmark_target_lines_worked_example():
     lines = target_checks(rows)
     assert lines[0].startswith("PASS") and "1.25x" in lines[0]  # 4.0 / 3.2
     assert lines[1].startswith("FAIL") and "1.75x" in lines[1]  # 7.0 / 4.0
+
+
+def test_reproduce_dry_run_prints_the_full_plan(tmp_path):
+    from lotr_gluon.data.synthetic import write_synthetic_dataset
+
+    write_synthetic_dataset(str(tmp_path / "synth"), 20, seed=3, workers=1, progress=False)
+    result = run_tool("reproduce.py", "--suite", "all", "--data", str(tmp_path / "synth"),
+                      "--dry-run", "--no-measure", "--out", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stderr
+    assert "32 runs for table2, table3, table4, layers (full budget)" in result.stdout
+    assert "experiments/layers/lotr_r+_L6.yaml" in result.stdout
+    assert not (tmp_path / "runs").exists()  # a dry run trains nothing
+    missing = run_tool("reproduce.py", "--suite", "table4", "--data", str(tmp_path / "nope"))
+    assert missing.returncode == 1 and "no such folder" in missing.stderr
+
+
+def test_attention_tool_writes_a_png(tmp_path):
+    from lotr_gluon import get_model
+    from lotr_gluon.deploy.export import export_symbol
+
+    export_symbol(get_model("lotr_m"), str(tmp_path / "m"), "lotr_m", trained=False)
+    crop = tmp_path / "crop.png"
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(crop), np.random.RandomState(0).randint(0, 255, (192, 192, 3), np.uint8))
+    out = tmp_path / "att.png"
+    result = run_tool("attention.py", str(crop), "--model", str(tmp_path / "m"), "--aligned",
+                      "--points", "74", "84", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.stat().st_size > 1000 and "8 heads over a 6x6 map" in result.stdout
+    bad = run_tool("attention.py", str(crop), "--model", str(tmp_path / "m"), "--aligned",
+                   "--points", "300")
+    assert bad.returncode == 1 and "300" in bad.stderr
