@@ -80,7 +80,8 @@ def _ordering_lines(title: str, pairs: Sequence[Ordering]) -> List[str]:
 
 def _table2(results: Dict[str, Dict], paper: Dict) -> List[str]:
     lines = ["## Table 2: JD-landmark test set, flip TTA (AUC, FR, NME in %)", "",
-             "| model | AUC | paper | FR | paper | NME | paper |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "| model | AUC | paper | FR | paper | NME | paper |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     ours_auc = {}
     for model, ref in paper["table2"].items():
         if model not in results:
