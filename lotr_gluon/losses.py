@@ -18,6 +18,8 @@ from typing import Any, Dict, Type
 
 from mxnet.gluon import HybridBlock
 
+from .models.heatmap import DEFAULT_SIGMA, HEATMAP_STRIDE
+
 
 class LandmarkLoss(HybridBlock):
     """Base class: per-sample sum of an elementwise ``g`` over landmarks and x/y.
@@ -27,6 +29,8 @@ class LandmarkLoss(HybridBlock):
     scale : float
         Multiplies the error before ``g``; sets the unit of the thresholds (see module doc).
     """
+
+    output_kind = "coordinates"  # what the network's output must be (lotr_gluon.heatmaps)
 
     def __init__(self, scale: float = 1.0, **kwargs):
         super().__init__(**kwargs)
@@ -116,17 +120,70 @@ class SmoothWingLoss(LandmarkLoss):
         return F.where(a < self.t, self.s * F.square(x), F.where(a > self.w, outer, middle))
 
 
+class HeatmapMSELoss(LandmarkLoss):
+    """Heatmap models: half the squared error against unit-peak Gaussians at the landmarks.
+
+    ``pred`` is ``(B, N, H, W)`` maps; the targets are made here from the ``(B, N, 2)`` pixel
+    landmarks (on the device, so the data pipeline stays one format for every model).
+    ``sigma`` is in heatmap cells, ``stride`` input pixels per cell; both must match the model.
+    """
+
+    output_kind = "heatmap"
+
+    def __init__(self, sigma: float = DEFAULT_SIGMA, stride: float = HEATMAP_STRIDE, **kwargs):
+        super().__init__(**kwargs)
+        self.sigma, self.stride = float(sigma), float(stride)
+
+    def _gaussian(self, F, grid, centre):
+        # grid (1, 1, L), centre (B, N, 1) -> (B, N, L)
+        return F.exp(-F.square(F.broadcast_sub(grid, centre)) / (2 * self.sigma ** 2))
+
+    def _cells(self, F, target):
+        cells = (target + 0.5) / self.stride - 0.5
+        return (F.slice_axis(cells, axis=-1, begin=0, end=1),
+                F.slice_axis(cells, axis=-1, begin=1, end=2))
+
+    def targets(self, F, pred, target):
+        x, y = self._cells(F, target)
+        xs = F.reshape(F.contrib.arange_like(pred, axis=3), (1, 1, -1))
+        ys = F.reshape(F.contrib.arange_like(pred, axis=2), (1, 1, -1))
+        gx, gy = self._gaussian(F, xs, x), self._gaussian(F, ys, y)
+        return F.broadcast_mul(F.expand_dims(gy, axis=3), F.expand_dims(gx, axis=2))
+
+    def hybrid_forward(self, F, pred, target):
+        error = (pred - self.targets(F, pred, target)) * self.scale
+        return 0.5 * F.sum(F.square(error), axis=0, exclude=True)
+
+
+class VectorMSELoss(HeatmapMSELoss):
+    """Vector models: ``pred`` is ``(B, N, W + H)``, the x vector then the y vector."""
+
+    output_kind = "vector"
+
+    def targets(self, F, pred, target):
+        x, y = self._cells(F, target)
+        index = F.reshape(F.contrib.arange_like(pred, axis=2), (1, 1, -1))  # 0 .. W + H - 1
+        half = F.reshape((F.max(index) + 1) / 2, (1, 1, 1))  # W (= H: square maps)
+        is_y = F.broadcast_greater_equal(index, half)
+        position = F.broadcast_sub(index, F.broadcast_mul(is_y, half))
+        centre = F.broadcast_add(F.broadcast_mul(1 - is_y, x), F.broadcast_mul(is_y, y))
+        return F.exp(-F.square(F.broadcast_sub(position, centre)) / (2 * self.sigma ** 2))
+
+
 LOSSES: Dict[str, Type[LandmarkLoss]] = {
     "l1": L1Loss,
     "l2": L2Loss,
     "smooth_l1": SmoothL1Loss,
     "wing": WingLoss,
     "smooth_wing": SmoothWingLoss,
+    "heatmap_mse": HeatmapMSELoss,
+    "vector_mse": VectorMSELoss,
 }
 
 
 def get_loss(name: str, **params: Any) -> LandmarkLoss:
-    """Build a loss by name: ``l1``, ``l2``, ``smooth_l1``, ``wing``, ``smooth_wing``.
+    """Build a loss by name: ``l1``, ``l2``, ``smooth_l1``, ``wing``, ``smooth_wing``, and for
+    the heatmap baselines ``heatmap_mse`` and ``vector_mse``.
 
     ``params`` are the loss's thresholds (``t``, ``w``, ``eps``) and ``scale``; unknown names
     are errors that list the accepted ones.

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple, Type
 import mxnet as mx
 from mxnet.gluon import HybridBlock
 
-from .models import CNNFFN, LOTR
+from .models import CNNFFN, LOTR, HeatmapNet
 
 # name -> (class, the keyword arguments that make it that variant). Defaults live in the class
 # signatures only; this table states what differs (Table 1 and Section 4.6).
@@ -17,6 +17,10 @@ _MODELS: Dict[str, Tuple[Type[HybridBlock], Dict[str, Any]]] = {
     "lotr_r+": (LOTR, dict(backbone="resnet50_v1b", upsample=True)),
     "cnn_ffn_m": (CNNFFN, dict(backbone="mobilenetv2_1.0")),
     "cnn_ffn_r": (CNNFFN, dict(backbone="resnet50_v1b")),
+    "heatmap_m": (HeatmapNet, dict(backbone="mobilenetv2_1.0", width=88)),
+    "heatmap_r": (HeatmapNet, dict(backbone="resnet50_v1b", width=96)),
+    "heatmap_m_vec": (HeatmapNet, dict(backbone="mobilenetv2_1.0", width=88, vector=True)),
+    "heatmap_r_vec": (HeatmapNet, dict(backbone="resnet50_v1b", width=96, vector=True)),
 }
 
 # He initialisation (variance 2 / fan_in) for conv and dense weights; biases, BatchNorm and
@@ -54,7 +58,7 @@ def get_model(name: str, ctx: Optional[mx.Context] = None,
     ----------
     name : str
         One of :func:`list_models`: ``lotr_m``, ``lotr_m+``, ``lotr_r+``, ``cnn_ffn_m``,
-        ``cnn_ffn_r``.
+        ``cnn_ffn_r``, ``heatmap_m``, ``heatmap_r``, ``heatmap_m_vec``, ``heatmap_r_vec``.
     ctx : mxnet.Context, optional
         Where to initialise the parameters (default CPU).
     backbone_weights : str, optional
@@ -68,7 +72,8 @@ def get_model(name: str, ctx: Optional[mx.Context] = None,
     Returns
     -------
     mxnet.gluon.HybridBlock
-        Maps ``(B, 3, S, S)`` float32 RGB 0..255 to ``(B, N, 2)`` crop-pixel coordinates.
+        Maps ``(B, 3, S, S)`` float32 RGB 0..255 to ``(B, N, 2)`` crop-pixel coordinates
+        (heatmap models: to maps or vectors, see ``lotr_gluon.heatmaps.OutputSpec``).
     """
     cls, fixed = _lookup(name)
     allowed = model_options(name)

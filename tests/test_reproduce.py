@@ -20,8 +20,8 @@ def tiny_root(tmp_path_factory):
 
 def test_plan_all_covers_every_cell_once_per_run(tiny_root, tmp_path):
     runs = make_plan(["table2", "table3", "table4", "layers"], tiny_root, str(tmp_path))
-    # 5 Table-3 models + 4 non-default losses x 3 + 5 non-default depths x 3 = 32 runs.
-    assert len(runs) == 32 and len({r.run_dir for r in runs}) == 32
+    # 9 Table-3 models + 4 non-default losses x 3 + 5 non-default depths x 3 = 36 runs.
+    assert len(runs) == 36 and len({r.run_dir for r in runs}) == 36
     base = next(r for r in runs if r.name == "lotr_m")
     tables = {c.table for c in base.cells}
     assert tables == {"table2", "table3", "table4", "figure3"}  # one run, four tables

@@ -70,7 +70,7 @@ def test_reproduce_dry_run_prints_the_full_plan(tmp_path):
     result = run_tool("reproduce.py", "--suite", "all", "--data", str(tmp_path / "synth"),
                       "--dry-run", "--no-measure", "--out", str(tmp_path / "runs"))
     assert result.returncode == 0, result.stderr
-    assert "32 runs for table2, table3, table4, layers (full budget)" in result.stdout
+    assert "36 runs for table2, table3, table4, layers (full budget)" in result.stdout
     assert "experiments/layers/lotr_r+_L6.yaml" in result.stdout
     assert not (tmp_path / "runs").exists()  # a dry run trains nothing
     missing = run_tool("reproduce.py", "--suite", "table4", "--data", str(tmp_path / "nope"))
@@ -95,3 +95,16 @@ def test_attention_tool_writes_a_png(tmp_path):
     bad = run_tool("attention.py", str(crop), "--model", str(tmp_path / "m"), "--aligned",
                    "--points", "300")
     assert bad.returncode == 1 and "300" in bad.stderr
+
+
+def test_benchmark_compare_splits_network_and_post_processing(tmp_path):
+    out = tmp_path / "compare.json"
+    result = run_tool("benchmark.py", "--compare", "lotr_m", "heatmap_m_vec", "--repeat", "2",
+                      "--warmup", "1", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())
+    assert [(r["model"], r["flip"]) for r in rows] == [
+        ("lotr_m", False), ("lotr_m", True), ("heatmap_m_vec", False), ("heatmap_m_vec", True)]
+    for row in rows:
+        assert abs(row["total_ms"] - row["network_ms"] - row["post_ms"]) < 1e-2
+    assert "lotr_m / heatmap_m_vec: " in result.stdout and "paper 0.54" in result.stdout

@@ -7,12 +7,17 @@ oneDNN), onnxruntime. The model has random weights (speed does not depend on the
 the default detector on a 640x480 photo, reported separately as the paper reports
 RetinaFace's 43 ms. OMP_NUM_THREADS is set to the core count unless already set.
 
+--compare NAME... times several models in one run on one backend at batch 1, split into the
+network and the post-processing (heatmap decoding with DARK, flip merging), beside the
+paper's Table 3, with the LOTR / heatmap time ratios.
+
 --loader times augmented 192x192 training crops per second through the DataLoader, reading
 photos and reading the crop cache (data.cache_dir).
 
 Examples:
   python tools/benchmark.py --model lotr_m --backend all --json runs/bench/lotr_m.json
   python tools/benchmark.py --model lotr_r+ --backend mxnet --markdown
+  python tools/benchmark.py --compare lotr_m heatmap_m heatmap_m_vec cnn_ffn_m
   python tools/benchmark.py --loader --data data/synth/train --workers 2
   python tools/benchmark.py --loader --photo-size 1024
 """
@@ -63,6 +68,17 @@ def _models(args) -> list:
     return out
 
 
+def _compare(args) -> list:
+    from lotr_gluon.benchmark.inference import compare_markdown, compare_models_by_name
+    from lotr_gluon.deploy.backends import DEFAULT_BACKEND
+    from lotr_gluon.paper_results import load_paper_results
+
+    backend = DEFAULT_BACKEND if args.backend == "all" else args.backend
+    rows = compare_models_by_name(args.compare, backend, args.warmup, args.repeat)
+    print(compare_markdown(rows, load_paper_results()["table3"], backend))
+    return [row.to_dict() for row in rows]
+
+
 def _loader(args) -> list:
     import tempfile
 
@@ -95,6 +111,8 @@ def main(argv=None) -> int:
     parser.add_argument("--photo", help="photo for the detector timing (default: insightface's "
                                         "bundled t1.jpg, resized to 640x480)")
     parser.add_argument("--no-detector", action="store_true", help="skip the detector timing")
+    parser.add_argument("--compare", nargs="+", metavar="NAME",
+                        help="models to compare at batch 1, network vs post-processing")
     parser.add_argument("--loader", action="store_true", help="benchmark the data loader")
     parser.add_argument("--data", help="with --loader: a dataset split folder (default: a "
                                        "temporary synthetic set)")
@@ -107,9 +125,10 @@ def main(argv=None) -> int:
                         help="with --loader: batches of 32 per timed epoch")
     parser.add_argument("--json", help="write the rows to this JSON file")
     args = parser.parse_args(argv)
-    if not args.model and not args.loader:
-        parser.error("give --model NAME and/or --loader")
-    rows = (_models(args) if args.model else []) + (_loader(args) if args.loader else [])
+    if not (args.model or args.compare or args.loader):
+        parser.error("give --model NAME, --compare NAME..., and/or --loader")
+    rows = ((_models(args) if args.model else []) + (_compare(args) if args.compare else [])
+            + (_loader(args) if args.loader else []))
     if args.json:
         from lotr_gluon.fileio import atomic_write_text
 

@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     overrides = parse_overrides(args.set)
     paper = load_paper_results()["table3"]
     if not args.json:
-        print(f"{'model':<10} {'Params (M)':>10} {'paper':>6} {'Size (MB)':>10} {'paper':>6} "
+        print(f"{'model':<14} {'Params (M)':>10} {'paper':>6} {'Size (MB)':>10} {'paper':>6} "
               f"{'GFLOPs':>7}  output")
     for name in names:
         summary = summarize(get_model(name, **overrides), name)
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
             row["paper"] = {k: ref[k] for k in ("params_m", "size_mb") if k in ref}
             print(json.dumps(row))
         else:
-            print(f"{name:<10} {summary.params_m:>10.2f} {ref.get('params_m', '-'):>6} "
+            print(f"{name:<14} {summary.params_m:>10.2f} {ref.get('params_m', '-'):>6} "
                   f"{summary.size_mb:>10.2f} {ref.get('size_mb', '-'):>6} "
                   f"{summary.gflops:>7.3f}  {summary.output_shape}")
     return 0

@@ -36,13 +36,14 @@ class SpeedRow:
         return row
 
 
-def export_random(name: str, out_dir: str, overrides: Optional[Dict] = None) -> ExportedModel:
+def export_random(name: str, out_dir: str, overrides: Optional[Dict] = None,
+                  onnx: bool = True) -> ExportedModel:
     """Export ``get_model(name)`` with random weights (speed does not depend on them)."""
     from .. import get_model
     from ..deploy.export import export_symbol
 
     net = get_model(name, **(overrides or {}))
-    export_symbol(net, out_dir, name, trained=False, onnx=["lotr"])
+    export_symbol(net, out_dir, name, trained=False, onnx=["lotr"] if onnx else [])
     return find_exported(out_dir)
 
 
@@ -139,6 +140,92 @@ def markdown_table(rows: Sequence[SpeedRow], paper_gpu_ms: Optional[Sequence] = 
                      f"{r.latency_ms_mean:.2f} +- {r.latency_ms_std:.2f} | "
                      f"{r.throughput_ips:.1f} | {paper} |")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SplitRow:
+    """Batch-1 time of one model split into network and post-processing (decoding, flip merge)."""
+
+    model: str
+    flip: bool
+    network_ms: float
+    post_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.network_ms + self.post_ms
+
+    def to_dict(self) -> Dict:
+        return {**asdict(self), "total_ms": round(self.total_ms, 3)}
+
+
+def split_timing(model: ExportedModel, backend: str = DEFAULT_BACKEND, warmup: int = 5,
+                 repeat: int = 30) -> List[SplitRow]:
+    """Network and post-processing time at batch 1, without and with flip TTA."""
+    from ..flip import flip_landmarks
+    from ..heatmaps import OutputSpec
+
+    spec = OutputSpec.from_sidecar(model.sidecar)
+    network = make_runner(model, backend, decode=False)
+    size = int(model.sidecar["input_size"])
+    crop = np.random.RandomState(0).uniform(0, 255, (1, 3, size, size)).astype(np.float32)
+    pair = np.ascontiguousarray(np.concatenate([crop, crop[..., ::-1]]))
+    perm = model.sidecar["flip_perm"]
+
+    def merge(points):
+        return 0.5 * (points[:1] + flip_landmarks(points[1:], size, perm))
+
+    rows = []
+    for flip, batch in ((False, crop), (True, pair)):
+        raw = network(batch)
+        post = ((lambda r=raw: merge(spec.decode(r))) if flip
+                else (lambda r=raw: spec.decode(r)))
+        net_t = measure(lambda b=batch: network(b), warmup=warmup, repeat=repeat)
+        post_t = measure(post, warmup=warmup, repeat=repeat)
+        rows.append(SplitRow(model.name, flip, round(net_t.mean_ms, 3), round(post_t.mean_ms, 3)))
+    return rows
+
+
+def compare_markdown(rows: Sequence[SplitRow], table3: Dict, backend: str) -> str:
+    """Split timings beside the paper's Table 3 V100 latency, and LOTR / heatmap ratios."""
+    lines = ["| model | flip | network ms | post-processing ms | total ms | paper V100 ms |",
+             "|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        ref = table3.get(r.model, {}).get("gpu_ms")
+        paper = f"{ref[int(r.flip)][0]:.2f}" if ref else "-"
+        lines.append(f"| {r.model} | {'yes' if r.flip else 'no'} | {r.network_ms:.2f} | "
+                     f"{r.post_ms:.2f} | {r.total_ms:.2f} | {paper} |")
+    totals = {(r.model, r.flip): r.total_ms for r in rows}
+    names = list(dict.fromkeys(r.model for r in rows))
+    lotr = [m for m in names if m.startswith("lotr")]
+    heat = [m for m in names if m.startswith("heatmap")]
+    notes = []
+    for a in lotr:
+        for b in heat:
+            for flip in (False, True):
+                ours = totals[(a, flip)] / totals[(b, flip)]
+                ref_a, ref_b = table3.get(a, {}).get("gpu_ms"), table3.get(b, {}).get("gpu_ms")
+                paper = (f", paper {ref_a[int(flip)][0] / ref_b[int(flip)][0]:.2f}"
+                         if ref_a and ref_b else "")
+                notes.append(f"- {a} / {b}{' with flip' if flip else ''}: {ours:.2f}{paper}")
+    return "\n".join(lines + ["", f"Backend: {backend}, batch 1. Time ratios (lower: LOTR "
+                                    "faster):"] + notes)
+
+
+def compare_models_by_name(names: Sequence[str], backend: str = DEFAULT_BACKEND,
+                           warmup: int = 5, repeat: int = 30,
+                           report: Callable[[str], None] = print) -> List[SplitRow]:
+    """:func:`split_timing` for each named model (random weights), in one process."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="lotr-compare-") as tmp:
+        for name in names:
+            model = export_random(name, os.path.join(tmp, name),
+                                  onnx=backend == "onnxruntime")
+            for row in split_timing(model, backend, warmup, repeat):
+                report(f"  {row.model:<14} {'flip ' if row.flip else 'plain'} network "
+                       f"{row.network_ms:7.2f} ms  post {row.post_ms:6.2f} ms")
+                rows.append(row)
+    return rows
 
 
 def benchmark_model_by_name(name: str, overrides: Optional[Dict] = None, **kwargs

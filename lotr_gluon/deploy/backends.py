@@ -23,6 +23,7 @@ from typing import Callable, Optional
 import mxnet as mx
 import numpy as np
 
+from ..heatmaps import OutputSpec
 from .exported import ExportedModel, load_symbol_block
 from .onnx_export import onnx_session, run_onnx
 
@@ -32,8 +33,12 @@ Runner = Callable[[np.ndarray], np.ndarray]
 
 
 def make_runner(model: ExportedModel, backend: str = DEFAULT_BACKEND,
-                ctx: Optional[mx.Context] = None) -> Runner:
-    """``crops (B, 3, S, S) float32 -> (B, N, 2)`` numpy, on the chosen backend."""
+                ctx: Optional[mx.Context] = None, decode: bool = True) -> Runner:
+    """``crops (B, 3, S, S) float32 -> (B, N, 2)`` numpy, on the chosen backend.
+
+    Heatmap and vector models are decoded to coordinates (argmax + DARK) unless ``decode`` is
+    False, which returns the raw network output (the benchmark times the two apart).
+    """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
     if backend == "onnxruntime":
@@ -41,7 +46,12 @@ def make_runner(model: ExportedModel, backend: str = DEFAULT_BACKEND,
             raise FileNotFoundError(f"{model.symbol}: no {model.name}.onnx beside it; export "
                                     f"with tools/export.py --onnx")
         session = onnx_session(model.onnx)
-        return lambda crops: run_onnx(session, crops)
-    ctx = ctx or mx.cpu()
-    net = load_symbol_block(model, ctx, onednn=backend == "mxnet")
-    return lambda crops: net(mx.nd.array(crops, ctx=ctx)).asnumpy()
+        network = lambda crops: run_onnx(session, crops)  # noqa: E731
+    else:
+        ctx = ctx or mx.cpu()
+        net = load_symbol_block(model, ctx, onednn=backend == "mxnet")
+        network = lambda crops: net(mx.nd.array(crops, ctx=ctx)).asnumpy()  # noqa: E731
+    spec = OutputSpec.from_sidecar(model.sidecar)
+    if decode and spec.needs_decoding:
+        return lambda crops: spec.decode(network(crops))
+    return network

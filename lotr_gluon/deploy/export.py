@@ -15,6 +15,7 @@ from .._version import __version__
 from ..data.align import BOX_MARGIN, DEFAULT_FACE_FRACTION, face_template
 from ..data.landmarks import REGISTRY, LandmarkSchema, get_schema
 from ..fileio import atomic_path, atomic_write_text
+from ..heatmaps import OutputSpec
 from .onnx_export import check_flavors, export_onnx
 
 
@@ -31,9 +32,13 @@ def sidecar_for(name: str, net: gluon.HybridBlock, schema: LandmarkSchema,
                 face_fraction: float, trained: bool, align: str) -> Dict:
     """What a deployment needs to know besides the graph: input, output, schema, alignment."""
     size = net.input_size
+    spec = OutputSpec.of(net)
+    output = {"coordinates": "(B, N, 2) x, y in crop pixels",
+              "heatmap": "(B, N, H, W) heatmaps; decode with lotr_gluon.heatmaps",
+              "vector": "(B, N, W + H) x then y vectors; decode with lotr_gluon.heatmaps"}
     return {"model": name, "num_points": net.num_points, "input_size": size,
             "input": "float32 RGB 0..255, NCHW", "input_name": "data",
-            "output": "(B, N, 2) x, y in crop pixels",
+            "output": output[spec.kind], **spec.to_dict(),
             "schema": schema.name, "flip_perm": list(schema.flip_perm),
             "align": align, "face_fraction": face_fraction, "box_margin": BOX_MARGIN,
             "alignment_template": face_template(size, face_fraction).round(4).tolist(),
@@ -71,6 +76,9 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
                          f"{net.num_points}")
     size = net.input_size
     check_flavors(onnx, size)
+    if "insightface" in onnx and OutputSpec.of(net).needs_decoding:
+        raise ValueError("the insightface flavour needs a coordinate model (LOTR, CNN+FFN); "
+                         f"{name} outputs {OutputSpec.of(net).kind}s")
     net.hybridize(static_alloc=True, static_shape=True)
     net(mx.nd.zeros((1, 3, size, size)))  # builds the cached graph that export() writes
     os.makedirs(out_dir, exist_ok=True)

@@ -12,6 +12,7 @@ from ..data.formats import FORMATS
 from ..data.landmarks import get_schema
 from ..viz import plot_ced
 from .builders import build_dataset, dataset_at, model_from_checkpoint, schema_of
+from ..heatmaps import OutputSpec
 from .evaluator import (evaluate, gluon_predictor, read_per_image_nme, table2_line,
                         write_report)
 
@@ -39,6 +40,7 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
                                 report=report)
         face_fraction = cfg.data.face_fraction
         label = f"{cfg.model.name} ({epochs} ep)"
+        spec = OutputSpec.of(net)
     else:
         from ..deploy.exported import find_exported, load_symbol_block
 
@@ -52,8 +54,9 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
         dataset = dataset_at(data, fmt, schema, model.sidecar["input_size"], face_fraction,
                              report=report, align=model.sidecar.get("align", "five_point"))
         cfg, label = None, model.name
+        spec = OutputSpec.from_sidecar(model.sidecar)
     loader, _ = make_loader(dataset, batch_size, shuffle=False)
-    result = evaluate(gluon_predictor(net, mx.cpu()), loader, schema.flip_perm, progress=True)
+    result = evaluate(gluon_predictor(net, mx.cpu(), spec), loader, schema.flip_perm, progress=True)
     extra = {"model": label, "face_fraction": face_fraction}
     if cfg is not None and data is None:
         baseline = _mean_shape_nme(cfg, net.input_size, result.gt)

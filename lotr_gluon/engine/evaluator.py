@@ -12,15 +12,22 @@ import numpy as np
 
 from ..fileio import atomic_path, atomic_write_text
 from ..flip import predict_with_flip
+from ..heatmaps import OutputSpec
 from ..metrics import FAILURE_THRESHOLD, auc, failure_rate, nme
 
 Predict = Callable[[np.ndarray], np.ndarray]  # (B, 3, S, S) float32 -> (B, N, 2)
 
 
-def gluon_predictor(net, ctx: Optional[mx.Context] = None) -> Predict:
-    """Wrap a network (Gluon block or imported SymbolBlock) as a numpy predict function."""
+def gluon_predictor(net, ctx: Optional[mx.Context] = None,
+                    spec: Optional[OutputSpec] = None) -> Predict:
+    """Wrap a network (Gluon block or imported SymbolBlock) as a numpy predict function.
+
+    Heatmap and vector outputs are decoded to coordinates (``spec``: what the network outputs;
+    by default read from the network's own attributes).
+    """
     ctx = ctx or mx.cpu()
-    return lambda images: net(mx.nd.array(images, ctx=ctx)).asnumpy()
+    spec = spec or OutputSpec.of(net)
+    return lambda images: spec.decode(net(mx.nd.array(images, ctx=ctx)).asnumpy())
 
 
 @dataclass

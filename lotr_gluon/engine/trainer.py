@@ -127,6 +127,15 @@ class Trainer:
                 base_lr=t.lr, warmup_steps=t.warmup_iters, warmup_begin_lr=0.0,
                 warmup_mode="linear")
         self.loss = get_loss(cfg.loss.name, **cfg.loss.options)
+        net_sigma, loss_sigma = getattr(self.net, "sigma", None), getattr(self.loss, "sigma", None)
+        if None not in (net_sigma, loss_sigma) and net_sigma != loss_sigma:
+            raise ConfigError(f"model.sigma ({net_sigma}) and loss.sigma ({loss_sigma}) differ: "
+                              f"the decoder would not invert the targets; set both")
+        net_kind = getattr(self.net, "output_kind", "coordinates")
+        if net_kind != self.loss.output_kind:
+            raise ConfigError(f"loss {cfg.loss.name} is for {self.loss.output_kind} outputs but "
+                              f"{cfg.model.name} outputs {net_kind}s (heatmap models: "
+                              f"heatmap_mse / vector_mse)")
         self.net.hybridize(static_alloc=True, static_shape=True)
         self.loss.hybridize(static_alloc=True, static_shape=True)
         self.trainer = gluon.Trainer(self.net.collect_params(), t.optimizer,

@@ -1,6 +1,7 @@
 """Network definitions; build them through :func:`lotr_gluon.get_model`."""
 from .backbone import BACKBONES, Backbone, BackboneWeightsError
 from .cnn_ffn import CNNFFN
+from .heatmap import HeatmapNet
 from .lotr import LOTR
 
-__all__ = ["BACKBONES", "Backbone", "BackboneWeightsError", "CNNFFN", "LOTR"]
+__all__ = ["BACKBONES", "Backbone", "BackboneWeightsError", "CNNFFN", "HeatmapNet", "LOTR"]

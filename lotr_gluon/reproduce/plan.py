@@ -20,7 +20,8 @@ EXPERIMENTS = os.path.dirname(PAPER_RESULTS)
 SUITES = ("table2", "table3", "table4", "layers")
 BUDGETS = ("full", "mini")
 LOTR_MODELS = ("lotr_m", "lotr_m+", "lotr_r+")
-BASELINES = ("cnn_ffn_m", "cnn_ffn_r")
+BASELINES = ("heatmap_m", "heatmap_r", "heatmap_m_vec", "heatmap_r_vec", "cnn_ffn_m",
+             "cnn_ffn_r")
 LOSSES = ("l2", "l1", "smooth_l1", "wing", "smooth_wing")
 LAYERS = (1, 2, 3, 4, 5, 6)
 

@@ -1,0 +1,136 @@
+"""Heatmap and vector baselines: targets, sub-pixel decoding, losses, shapes, export."""
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+import lotr_gluon
+from lotr_gluon.heatmaps import (OutputSpec, decode_heatmaps, decode_vectors,
+                                 gaussian_heatmaps, gaussian_vectors, to_cells, to_pixels)
+from lotr_gluon.losses import get_loss
+
+STRIDE, SIGMA, SIZE = 4, 1.5, 48
+EXPERIMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "experiments")
+
+
+def _points(low, high, seed=0):
+    return np.random.RandomState(seed).uniform(low, high, (3, 106, 2))
+
+
+def test_cell_coordinates_worked_example():
+    # Input pixels 0..3 form cell 0, whose centre is pixel 1.5.
+    np.testing.assert_allclose(to_cells([[1.5, 5.5]], 4), [[0.0, 1.0]])
+    np.testing.assert_allclose(to_pixels(to_cells([[17.3, 101.9]], 4), 4), [[17.3, 101.9]])
+
+
+def test_heatmap_targets_peak_at_the_point():
+    maps = gaussian_heatmaps(np.array([[[9.5, 21.5]]]), SIZE, SIGMA, STRIDE)  # cells (2, 5)
+    assert maps.shape == (1, 1, SIZE, SIZE)
+    assert np.unravel_index(maps[0, 0].argmax(), maps[0, 0].shape) == (5, 2)
+    assert maps[0, 0, 5, 2] == pytest.approx(1.0)
+    assert maps[0, 0, 5, 3] == pytest.approx(np.exp(-1 / (2 * SIGMA ** 2)))
+
+
+@pytest.mark.parametrize("smooth", [False, True])
+def test_heatmaps_decode_to_sub_pixel_points(smooth):
+    """Targets then decoding gives the points back within 0.05 px. With DARK's smoothing that
+    holds away from the border (3 sigma), where the blur is not cut off by the map's edge."""
+    points = _points(8 * STRIDE, (SIZE - 8) * STRIDE)
+    decoded = decode_heatmaps(gaussian_heatmaps(points, SIZE, SIGMA, STRIDE), SIGMA, STRIDE,
+                              smooth=smooth)
+    assert np.abs(decoded - points).max() < 0.05
+    argmax_only = decode_heatmaps(gaussian_heatmaps(points, SIZE, SIGMA, STRIDE), SIGMA,
+                                  STRIDE, dark=False)
+    assert np.abs(argmax_only - points).max() > 1.0  # quantised to 4 px cells without DARK
+
+
+def test_unsmoothed_dark_is_exact_up_to_the_border():
+    points = _points(STRIDE, (SIZE - 1) * STRIDE - 1, seed=1)
+    decoded = decode_heatmaps(gaussian_heatmaps(points, SIZE, SIGMA, STRIDE), SIGMA, STRIDE,
+                              smooth=False)
+    assert np.abs(decoded - points).max() < 1e-6
+
+
+@pytest.mark.parametrize("smooth", [False, True])
+def test_vectors_decode_to_sub_pixel_points(smooth):
+    points = _points(8 * STRIDE, (SIZE - 8) * STRIDE, seed=2)
+    vectors = gaussian_vectors(points, SIZE, SIGMA, STRIDE)
+    assert vectors.shape == (3, 106, 2 * SIZE)
+    decoded = decode_vectors(vectors, SIGMA, STRIDE, smooth=smooth)
+    assert np.abs(decoded - points).max() < 0.05
+
+
+@pytest.mark.parametrize("name,make", [("heatmap_mse", gaussian_heatmaps),
+                                       ("vector_mse", gaussian_vectors)])
+def test_losses_build_the_same_targets_on_the_device(name, make):
+    points = _points(5, 187, seed=3)
+    targets = make(points, SIZE, SIGMA, STRIDE)
+    loss = get_loss(name)
+    loss.hybridize()
+    at_target = loss(mx.nd.array(targets), mx.nd.array(points)).asnumpy()
+    assert np.abs(at_target).max() < 1e-6
+    at_zero = loss(mx.nd.zeros(targets.shape), mx.nd.array(points)).asnumpy()
+    np.testing.assert_allclose(at_zero, 0.5 * (targets ** 2).reshape(3, -1).sum(1), rtol=1e-4)
+
+
+@pytest.mark.parametrize("name,shape", [("heatmap_m", (2, 106, 48, 48)),
+                                        ("heatmap_m_vec", (2, 106, 96))])
+def test_output_shapes_and_decoding_spec(name, shape):
+    net = lotr_gluon.get_model(name)
+    out = net(mx.nd.random.uniform(0, 255, (2, 3, 192, 192)))
+    assert out.shape == shape
+    spec = OutputSpec.of(net)
+    assert spec.kind == ("vector" if name.endswith("vec") else "heatmap") and spec.stride == 4
+    assert spec.decode(out.asnumpy()).shape == (2, 106, 2)
+
+
+def test_paper_sizes_within_a_percent():
+    """Table 3: 2.92M (MobileNetV2) and 24.42M (ResNet-50); widths chosen to land there."""
+    from lotr_gluon.complexity import count_params
+    from lotr_gluon.paper_results import load_paper_results
+
+    table3 = load_paper_results()["table3"]
+    for name in ("heatmap_m", "heatmap_r_vec"):
+        net = lotr_gluon.get_model(name)
+        net(mx.nd.zeros((1, 3, 192, 192)))
+        assert count_params(net) / 1e6 == pytest.approx(table3[name]["params_m"], rel=0.01)
+
+
+def test_heatmap_export_decodes_in_every_backend(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from lotr_gluon.deploy.backends import BACKENDS, make_runner
+    from lotr_gluon.deploy.export import export_symbol
+    from lotr_gluon.deploy.exported import find_exported
+
+    net = lotr_gluon.get_model("heatmap_m")
+    x = np.random.RandomState(4).uniform(0, 255, (2, 3, 192, 192)).astype(np.float32)
+    expected_maps = net(mx.nd.array(x)).asnumpy()
+    export_symbol(net, str(tmp_path), "heatmap_m", trained=False, onnx=["lotr"])
+    model = find_exported(str(tmp_path))
+    assert model.sidecar["output_kind"] == "heatmap"
+    for backend in BACKENDS:
+        maps = make_runner(model, backend, decode=False)(x)
+        assert np.abs(maps - expected_maps).max() < 1e-3 * np.abs(expected_maps).max()
+        assert make_runner(model, backend)(x).shape == (2, 106, 2)
+    with pytest.raises(ValueError, match="coordinate model"):
+        export_symbol(net, str(tmp_path / "if"), "heatmap_m", onnx=["insightface"])
+
+
+def test_the_trainer_trains_and_validates_a_vector_model_and_refuses_misfit_losses(tmp_path):
+    from lotr_gluon.config import ConfigError, load_config
+    from lotr_gluon.data.synthetic import write_synthetic_dataset
+    from lotr_gluon.engine.trainer import Trainer
+
+    write_synthetic_dataset(str(tmp_path / "d"), 20, seed=1, workers=1, progress=False)
+    small = [f"data.root={tmp_path / 'd'}", "train.batch_size=4", "data.workers=0",
+             "model.input_size=64", "train.epochs=1"]
+    for loss in ("smooth_wing", "heatmap_mse"):
+        cfg = load_config(os.path.join(EXPERIMENTS, "heatmap_m_vec.yaml"),
+                          small + [f"loss.name={loss}"])
+        with pytest.raises(ConfigError, match="outputs"):
+            Trainer(cfg, str(tmp_path / loss), progress=False, report=lambda m: None)
+    cfg = load_config(os.path.join(EXPERIMENTS, "heatmap_m_vec.yaml"), small)
+    record = Trainer(cfg, str(tmp_path / "run"), progress=False, report=lambda m: None).fit()
+    assert np.isfinite(record["loss"]) and 0 <= record["val"]["flip"]["auc"] <= 1
