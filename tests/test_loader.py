@@ -83,3 +83,19 @@ def test_crop_cache_serves_later_epochs_without_the_photos(samples, tmp_path):
         x_plain, y_plain = plain[(1, i)]
         np.testing.assert_array_equal(y_first, y_plain)
         assert np.abs(x_first - x_plain).mean() < 3.0
+
+
+def test_shards_split_an_epoch_evenly_and_disjointly():
+    from lotr_gluon.data.dataset import EpochBatchSampler
+
+    shards = [EpochBatchSampler(23, 4, shuffle=True, seed=1, drop_last=True, shard=r,
+                                num_shards=2) for r in range(2)]
+    for s in shards:
+        s.set_epoch(3)
+    seen = [[i for batch in s for _, i in batch] for s in shards]
+    assert len(shards[0]) == len(shards[1]) == 2  # 11 samples each -> 2 full batches of 4
+    assert not set(seen[0]) & set(seen[1])
+    whole = EpochBatchSampler(23, 4, shuffle=True, seed=1)
+    whole.set_epoch(3)
+    order = [i for batch in whole for _, i in batch]
+    assert seen[0] == order[0::2][:8] and seen[1] == order[1::2][:8]  # same permutation

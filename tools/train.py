@@ -30,6 +30,9 @@ def main(argv=None) -> int:
     parser.add_argument("--gpus", default="",
                         help="comma-separated GPU ids; each batch is split across them "
                              "(default: CPU)")
+    parser.add_argument("--kvstore", default="device",
+                        help="device (default), nccl, or dist_sync / dist_device_sync for a "
+                             "multi-worker job started by tools/launch.py")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if not args.config and not args.resume:
@@ -47,15 +50,21 @@ def main(argv=None) -> int:
         run_dir = args.out or os.path.join("runs", name)
     cfg = load_config(config, args.set)
     trainer = Trainer(cfg, run_dir, parse_devices(args.gpus), resume=bool(args.resume),
-                      progress=not args.no_progress)
-    print(f"training {cfg.model.name} on {len(trainer.train_set)} faces "
-          f"({trainer.iters_per_epoch} iterations/epoch) into {run_dir}")
+                      progress=not args.no_progress, kvstore=args.kvstore)
+    trainer.report(f"training {cfg.model.name} on {len(trainer.train_set)} faces "
+                   f"({trainer.iters_per_epoch} iterations/epoch"
+                   f"{f', {trainer.num_workers} workers' if trainer.num_workers > 1 else ''}) "
+                   f"into {run_dir}")
     try:
         trainer.fit()
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"done: {run_dir}/best.ckpt (best validation AUC {trainer.best * 100:.2f}%)")
+    if trainer.num_workers > 1:  # every worker: equal checksums show the job stayed in sync
+        print(f"worker {trainer.rank}/{trainer.num_workers}: parameter checksum "
+              f"{trainer.parameter_checksum()}")
+    if trainer.chief:
+        print(f"done: {run_dir}/best.ckpt (best validation AUC {trainer.best * 100:.2f}%)")
     return 0
 
 

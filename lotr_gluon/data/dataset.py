@@ -80,13 +80,21 @@ class EpochBatchSampler(gluon.data.Sampler):
     """Batches of ``(epoch, index)`` keys; call :meth:`set_epoch` before each epoch.
 
     Shuffling is seeded by ``(seed, epoch)``; ``drop_last`` discards a short final batch.
+    With ``num_shards > 1`` (distributed workers) every shard draws the same permutation and
+    keeps every ``num_shards``-th index from ``shard`` on, cut to the same length for all, so
+    the workers run the same number of iterations (a synchronous kvstore needs that).
     """
 
     def __init__(self, length: int, batch_size: int, shuffle: bool, seed: int = 0,
-                 drop_last: bool = False):
+                 drop_last: bool = False, shard: int = 0, num_shards: int = 1):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.length, self.batch_size = length, batch_size
+        if not 0 <= shard < num_shards:
+            raise ValueError(f"shard {shard} is not in 0..{num_shards - 1}")
+        if length < num_shards:
+            raise ValueError(f"{length} samples cannot be split over {num_shards} workers")
+        self.total, self.shard, self.num_shards = length, shard, num_shards
+        self.length, self.batch_size = length // num_shards, batch_size
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
         self.epoch = 0
 
@@ -94,9 +102,10 @@ class EpochBatchSampler(gluon.data.Sampler):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[List[Tuple[int, int]]]:
-        order = np.arange(self.length)
+        order = np.arange(self.total)
         if self.shuffle:
-            order = np.random.RandomState([self.seed, self.epoch]).permutation(self.length)
+            order = np.random.RandomState([self.seed, self.epoch]).permutation(self.total)
+        order = order[self.shard::self.num_shards][:self.length]
         for start in range(0, self.length, self.batch_size):
             batch = order[start:start + self.batch_size]
             if self.drop_last and len(batch) < self.batch_size:
@@ -109,11 +118,12 @@ class EpochBatchSampler(gluon.data.Sampler):
 
 
 def make_loader(dataset: LandmarkDataset, batch_size: int, shuffle: bool, workers: int = 0,
-                seed: int = 0, drop_last: bool = False
+                seed: int = 0, drop_last: bool = False, shard: int = 0, num_shards: int = 1
                 ) -> Tuple[gluon.data.DataLoader, EpochBatchSampler]:
-    """A DataLoader over ``dataset`` and the sampler whose epoch you set."""
+    """A DataLoader over ``dataset`` (or its ``shard`` of ``num_shards``) and its sampler."""
     sampler = EpochBatchSampler(len(dataset), batch_size, shuffle, seed,
-                                drop_last and len(dataset) >= batch_size)
+                                drop_last and len(dataset) // num_shards >= batch_size,
+                                shard, num_shards)
     loader = gluon.data.DataLoader(dataset, batch_sampler=sampler, num_workers=workers,
                                    thread_pool=False)
     return loader, sampler

@@ -8,12 +8,13 @@ epoch), so a resumed run continues exactly as an uninterrupted one would.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -57,6 +58,26 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, 7]).generate_state(1)[0] % (2 ** 31))
 
 
+KVSTORES = ("device", "local", "nccl", "dist_sync", "dist_device_sync")
+
+
+def open_kvstore(name: str) -> Tuple[object, int, int]:
+    """``(kvstore for gluon.Trainer, rank, number of workers)``.
+
+    Distributed kvstores need the environment ``tools/launch.py`` sets (DMLC_ROLE and the
+    scheduler's address); asynchronous ones are refused because workers would diverge.
+    """
+    if name not in KVSTORES:
+        raise ConfigError(f"unknown kvstore {name!r}; expected one of {KVSTORES}")
+    if not name.startswith("dist"):
+        return name, 0, 1
+    if "DMLC_ROLE" not in os.environ:
+        raise ConfigError(f"--kvstore {name} needs the parameter-server environment: start "
+                          f"the job with tools/launch.py (see the README, 'Scaling out')")
+    store = mx.kv.create(name)
+    return store, store.rank, store.num_workers
+
+
 def parse_devices(gpus: Optional[str]) -> List[mx.Context]:
     """``"0,1"`` -> two GPU contexts; None or empty -> the CPU."""
     if not gpus:
@@ -85,14 +106,27 @@ class Trainer:
         Continue from ``run_dir/last.ckpt``.
     progress : bool
         Show tqdm bars.
+    kvstore : str
+        ``device`` (one process, gradients summed across ``ctx``), ``nccl``, or ``dist_sync`` /
+        ``dist_device_sync`` for several worker processes started by ``tools/launch.py``:
+        each worker reads its shard of the data, ``train.batch_size`` stays the global batch,
+        and only worker 0 validates and writes the run folder.
     """
 
     def __init__(self, cfg: Config, run_dir: str, ctx: Optional[List[mx.Context]] = None,
-                 resume: bool = False, progress: bool = True, report=print):
+                 resume: bool = False, progress: bool = True, report=print,
+                 kvstore: str = "device"):
         self.cfg, self.paths = cfg, RunPaths(run_dir)
         self.ctx = ctx or [mx.cpu()]
-        self.progress, self.report = progress, report
         t = cfg.train
+        self.kvstore, self.rank, self.num_workers = open_kvstore(kvstore)
+        self.chief = self.rank == 0
+        self.progress = progress and self.chief
+        self.report = report if self.chief else (lambda message: None)
+        if t.batch_size % self.num_workers:
+            raise ConfigError(f"train.batch_size {t.batch_size} (the global batch) is not "
+                              f"divisible by the {self.num_workers} workers")
+        worker_batch = t.batch_size // self.num_workers
         if t.amp and any(c.device_type == "cpu" for c in self.ctx):
             raise ConfigError("train.amp needs GPUs (--gpus); it is float16 mixed precision")
         if resume and not os.path.isfile(self.paths.last):
@@ -108,14 +142,14 @@ class Trainer:
         self.schema = schema_of(cfg)
         self.net = build_model(cfg, self.schema.num_points, self.ctx)
         size = self.net.input_size
-        self.train_set = build_dataset(cfg, "train", size, augment=True, report=report)
-        self.val_set = build_dataset(cfg, "val", size, augment=False, report=report)
+        self.train_set = build_dataset(cfg, "train", size, augment=True, report=self.report)
+        self.val_set = build_dataset(cfg, "val", size, augment=False, report=self.report)
         if len(self.train_set) < t.batch_size:
             raise ConfigError(f"train.batch_size {t.batch_size} is larger than the "
                               f"{len(self.train_set)} training samples")
         self.train_loader, self.sampler = make_loader(
-            self.train_set, t.batch_size, shuffle=True, workers=cfg.data.workers, seed=t.seed,
-            drop_last=True)
+            self.train_set, worker_batch, shuffle=True, workers=cfg.data.workers, seed=t.seed,
+            drop_last=True, shard=self.rank, num_shards=self.num_workers)
         self.val_loader, _ = make_loader(self.val_set, t.batch_size, shuffle=False,
                                          workers=cfg.data.workers)
         self.iters_per_epoch = len(self.sampler)
@@ -141,7 +175,12 @@ class Trainer:
         self.trainer = gluon.Trainer(self.net.collect_params(), t.optimizer,
                                      {"learning_rate": t.lr, "wd": t.wd,
                                       "lr_scheduler": scheduler},
-                                     kvstore="device", update_on_kvstore=False)
+                                     kvstore=self.kvstore,
+                                     # Several workers: the optimizer runs on the servers and
+                                     # every worker pulls the same weights. With local updates
+                                     # the last parameter's final value differed between
+                                     # workers in some runs (measured, 2 of 5).
+                                     update_on_kvstore=self.num_workers > 1)
         if t.amp:
             amp.init_trainer(self.trainer)
         self.mean_shape_nme = mean_shape_nme(self.train_set.aligned_landmarks(),
@@ -149,10 +188,19 @@ class Trainer:
         self.start_epoch, self.best = 0, None
         os.makedirs(run_dir, exist_ok=True)
         if resume:
-            state = load_checkpoint(self.paths.last, self.net, self.trainer, self.ctx)
+            distributed = self.num_workers > 1
+            state = load_checkpoint(self.paths.last, self.net,
+                                    None if distributed else self.trainer, self.ctx)
             self.start_epoch, self.best = state.epoch, state.best_metric
-            report(f"resumed {run_dir} after epoch {state.epoch}")
-        atomic_write_text(self.paths.config, dump_config(cfg))
+            if distributed:  # the moments lived on the servers; the schedule resumes in place
+                optimizer = self.trainer.optimizer
+                optimizer.begin_num_update = optimizer.num_update = (
+                    state.epoch * self.iters_per_epoch)
+                self.report("note: a distributed job keeps optimizer moments on the servers; "
+                            "they restart from zero on resume (weights and schedule do not)")
+            self.report(f"resumed {run_dir} after epoch {state.epoch}")
+        if self.chief:
+            atomic_write_text(self.paths.config, dump_config(cfg))
 
     def _loss_and_backward(self, images, targets):
         parts_x = gluon.utils.split_and_load(images, self.ctx, even_split=False)
@@ -171,7 +219,7 @@ class Trainer:
         """One pass over the training set; raises :class:`NonFiniteLossError` on NaN/inf."""
         from tqdm import tqdm
 
-        mx.random.seed(epoch_seed(self.cfg.train.seed, epoch))
+        mx.random.seed(epoch_seed(self.cfg.train.seed, epoch) + self.rank)
         self.sampler.set_epoch(epoch)
         total, seen, start = 0.0, 0, time.time()
         # disable=None: tqdm turns itself off when the output is not a terminal (CI logs).
@@ -186,7 +234,8 @@ class Trainer:
                 raise NonFiniteLossError(
                     f"non-finite loss ({value}) at epoch {epoch + 1}, iteration {iteration + 1}: "
                     f"training stopped before the update; {kept}")
-            self.trainer.step(images.shape[0])
+            # The kvstore sums gradients over workers: normalise by the global batch.
+            self.trainer.step(images.shape[0] * self.num_workers)
             total += value * images.shape[0]
             seen += images.shape[0]
             bar.set_postfix(loss=f"{total / seen:.3f}", lr=f"{self.trainer.learning_rate:.2e}",
@@ -207,6 +256,8 @@ class Trainer:
         record: Dict = {}
         for epoch in range(self.start_epoch, t.epochs):
             record = {"epoch": epoch + 1, **self.train_one_epoch(epoch)}
+            if not self.chief:  # worker 0 validates and writes the run folder
+                continue
             if (epoch + 1) % t.val_every == 0 or epoch + 1 == t.epochs:
                 metrics = self.validate()
                 record["val"] = metrics
@@ -221,8 +272,25 @@ class Trainer:
             self.report(_epoch_line(record))
         return record
 
+    def parameter_checksum(self) -> str:
+        """SHA-1 of the trainable parameters: equal on all workers of a synchronous job.
+
+        BatchNorm running statistics are left out: each worker accumulates them from its own
+        shard (as in any data-parallel job without synchronised BatchNorm); worker 0's are
+        the ones checkpointed.
+        """
+        digest = hashlib.sha1()
+        for name, param in sorted(self.net.collect_params().items()):
+            if param.grad_req == "null":
+                continue
+            digest.update(name.encode())
+            digest.update(param.data(self.ctx[0]).asnumpy().tobytes())
+        return digest.hexdigest()[:16]
+
     def _save(self, path: str, epochs_done: int) -> None:
-        save_checkpoint(path, self.net, self.trainer, epochs_done, self.best,
+        # A distributed job's optimizer state lives on the servers and cannot be saved.
+        trainer = self.trainer if self.num_workers == 1 else None
+        save_checkpoint(path, self.net, trainer, epochs_done, self.best,
                         config_to_dict(self.cfg))
 
 
