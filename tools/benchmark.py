@@ -12,7 +12,7 @@ network and the post-processing (heatmap decoding with DARK, flip merging), besi
 paper's Table 3, with the LOTR / heatmap time ratios.
 
 --loader times augmented 192x192 training crops per second through the DataLoader, reading
-photos and reading the crop cache (data.cache_dir).
+photos, the crop cache (data.cache_dir) and a RecordIO pack (tools/pack_rec.py).
 
 Examples:
   python tools/benchmark.py --model lotr_m --backend all --json runs/bench/lotr_m.json
@@ -82,14 +82,19 @@ def _compare(args) -> list:
 def _loader(args) -> list:
     import tempfile
 
-    from lotr_gluon.benchmark.loader import benchmark_loader, synthetic_root
+    from lotr_gluon.benchmark.loader import (benchmark_loader, pack_for_benchmark,
+                                             synthetic_root)
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="lotr-bench-data-") as tmp:
         root = args.data or synthetic_root(tmp, args.loader_batches * 32, args.photo_size)
-        for cache in (False, True):
-            speed = benchmark_loader(root, args.format, args.workers, 32, 192,
-                                     args.loader_batches, cache=cache)
+        pack = pack_for_benchmark(root, args.format, os.path.join(tmp, "pack", "train"),
+                                  limit=args.loader_batches * 32)
+        for source, fmt, cache in (("photos", args.format, False),
+                                   ("cache", args.format, True),
+                                   ("recordio", f"{args.format}_rec", False)):
+            speed = benchmark_loader(pack if source == "recordio" else root, fmt, args.workers,
+                                     32, 192, args.loader_batches, cache=cache)
             print(f"loader ({speed.source}, {speed.workers} workers): "
                   f"{speed.samples_per_s:.0f} augmented 192x192 samples/s")
             rows.append(speed.to_dict())

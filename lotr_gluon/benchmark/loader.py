@@ -15,7 +15,7 @@ from ..data.transforms import AugmentConfig
 
 @dataclass(frozen=True)
 class LoaderSpeed:
-    source: str  # "photos" or "cache"
+    source: str  # "photos", "cache" or "recordio"
     workers: int
     samples: int
     seconds: float
@@ -35,7 +35,7 @@ def benchmark_loader(root: str, fmt: str = "jd106", workers: int = 2, batch_size
     """Augmented ``input_size`` crops per second through the training DataLoader.
 
     The first epoch is a warm-up (worker start, and with ``cache`` the filling of a
-    temporary crop cache); the second is timed.
+    temporary crop cache); the second is timed. ``fmt`` may be a ``*_rec`` pack.
     """
     from ..data.dataset import make_loader
     from ..engine.builders import dataset_at
@@ -53,7 +53,22 @@ def benchmark_loader(root: str, fmt: str = "jd106", workers: int = 2, batch_size
             for crops, _ in loader:
                 count += crops.shape[0]
             seconds = time.perf_counter() - start
-    return LoaderSpeed("cache" if cache else "photos", workers, count, seconds)
+    source = "recordio" if fmt.endswith("_rec") else "cache" if cache else "photos"
+    return LoaderSpeed(source, workers, count, seconds)
+
+
+def pack_for_benchmark(root: str, fmt: str, out_prefix: str, input_size: int = 192,
+                       limit: int = 0) -> str:
+    """Pack (the first ``limit`` samples of) ``root`` into ``out_prefix.rec``; returns it."""
+    from ..data.formats import read_image_file, scan_dataset
+    from ..data.recordio import pack_split
+    from ..data.transforms import FaceCropper
+
+    samples, _ = scan_dataset(root, fmt)
+    schema = get_schema(FORMATS[fmt].schema)
+    pack_split(samples[:limit or None], FaceCropper(schema, input_size), out_prefix,
+               schema.name, read_image_file, progress=False)
+    return out_prefix
 
 
 def synthetic_root(folder: str, num: int, photo_size: int = 256) -> str:

@@ -6,13 +6,13 @@ is reproducible whatever the number of loader workers.
 """
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 from mxnet import gluon
 
 from .crop_cache import CropCache
+from .formats import read_image_file
 from .samples import DatasetError, Sample
 from .transforms import FaceCropper
 
@@ -38,26 +38,26 @@ class LandmarkDataset(gluon.data.Dataset):
         Seeds the augmentation.
     cache_dir : str, optional
         Keep aligned canvases there (:class:`CropCache`) so later epochs skip the photos.
+    read_image : callable, optional
+        ``image_path -> BGR uint8`` (default: decode the file; RecordIO packs bring theirs).
     """
 
     def __init__(self, samples: Sequence[Sample], cropper: FaceCropper, seed: int = 0,
-                 cache_dir: Optional[str] = None):
+                 cache_dir: Optional[str] = None,
+                 read_image: Optional[Callable[[str], np.ndarray]] = None):
         if not samples:
             raise DatasetError("dataset", "no usable samples")
         self.samples = list(samples)
         self.cropper = cropper
         self.seed = seed
         self.cache = CropCache(cache_dir, self.samples, cropper) if cache_dir else None
+        self.read_image = read_image or read_image_file
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def load_image(self, index: int) -> np.ndarray:
-        path = self.samples[index].image_path
-        image = cv2.imread(path, cv2.IMREAD_COLOR)
-        if image is None:
-            raise DatasetError(path, "unreadable image")
-        return image
+        return self.read_image(self.samples[index].image_path)
 
     def __getitem__(self, key: Key) -> Tuple[np.ndarray, np.ndarray]:
         epoch, index = key if isinstance(key, tuple) else (0, key)

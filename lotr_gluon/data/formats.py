@@ -4,8 +4,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Tuple
 
-from . import jd106, w300, wflw
-from .samples import Problem, Sample
+import cv2
+import numpy as np
+
+from . import jd106, recordio, w300, wflw
+from .samples import DatasetError, Problem, Sample
+
+
+def read_image_file(path: str) -> np.ndarray:
+    """A photo from disk as BGR ``uint8``; DatasetError when it does not decode."""
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise DatasetError(path, "unreadable image")
+    return image
 
 
 @dataclass(frozen=True)
@@ -13,12 +24,18 @@ class DatasetFormat:
     scan: Callable[..., Tuple[List[Sample], List[Problem]]]
     schema: str
     root_is: str  # what the root argument names, for help and errors
+    image_reader: Callable[[], Callable[[str], np.ndarray]] = lambda: read_image_file
 
 
+_REC = "a SPLIT.rec pack from tools/pack_rec.py (give the path without .rec)"
 FORMATS: Dict[str, DatasetFormat] = {
     "jd106": DatasetFormat(jd106.scan, "jd106", "a folder with picture/ and landmark/"),
     "300w": DatasetFormat(w300.scan, "300w68", "a folder of images with .pts files"),
     "wflw": DatasetFormat(wflw.scan, "wflw98", "a WFLW annotation .txt file"),
+    # Packs of aligned faces, one per source schema (see data/recordio.py).
+    "jd106_rec": DatasetFormat(recordio.scan, "jd106", _REC, recordio.RecordImageReader),
+    "300w_rec": DatasetFormat(recordio.scan, "300w68", _REC, recordio.RecordImageReader),
+    "wflw_rec": DatasetFormat(recordio.scan, "wflw98", _REC, recordio.RecordImageReader),
 }
 
 

@@ -39,7 +39,8 @@ def dataset_at(path: str, fmt: str, schema: LandmarkSchema, input_size: int,
     if problems:
         report(f"{path}: " + summarize_problems(problems, len(samples)))
     cropper = FaceCropper(schema, input_size, face_fraction, augment, align)
-    return LandmarkDataset(samples, cropper, seed=seed, cache_dir=cache_dir)
+    return LandmarkDataset(samples, cropper, seed=seed, cache_dir=cache_dir,
+                           read_image=FORMATS[fmt].image_reader())
 
 
 def build_dataset(cfg: Config, split: str, input_size: int, augment: bool,
