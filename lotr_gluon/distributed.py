@@ -83,19 +83,24 @@ def launch_local(command: Sequence[str], num_workers: int, num_servers: int = 1,
                  host: str = "127.0.0.1", env: Optional[Dict[str, str]] = None) -> Job:
     """Scheduler, servers and workers as processes of this machine.
 
-    Each worker gets ``OMP_NUM_THREADS`` = cores / workers (unless set), so the workers do
-    not fight over cores.
+    Each worker gets ``OMP_NUM_THREADS`` = cores / workers and the servers one thread (unless
+    set), and every process ``OMP_WAIT_POLICY=PASSIVE``: OpenMP threads otherwise spin after
+    each operator, and several processes sharing cores starve each other. Measured on 2
+    cores, 2 workers + 1 server, LOTR-M 128 px, batch 8: forward+backward took 0.1-2.9 s a
+    step with spinning threads, 0.09 s with passive ones.
     """
     if num_workers < 1 or num_servers < 1:
         raise ValueError("a job needs at least one worker and one server")
     base = {**os.environ, **(env or {}),
             **ps_environment(host, free_port(), num_workers, num_servers),
             "DMLC_NODE_HOST": host}
+    base.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     threads = str(max(1, (os.cpu_count() or 1) // num_workers))
     job = Job()
-    job.others.append(_start(SERVER_COMMAND, {**base, "DMLC_ROLE": "scheduler"}))
+    server_env = {**base, "OMP_NUM_THREADS": base.get("OMP_NUM_THREADS", "1")}
+    job.others.append(_start(SERVER_COMMAND, {**server_env, "DMLC_ROLE": "scheduler"}))
     for _ in range(num_servers):
-        job.others.append(_start(SERVER_COMMAND, {**base, "DMLC_ROLE": "server"}))
+        job.others.append(_start(SERVER_COMMAND, {**server_env, "DMLC_ROLE": "server"}))
     for _ in range(num_workers):
         worker_env = {**base, "DMLC_ROLE": "worker"}
         worker_env.setdefault("OMP_NUM_THREADS", threads)

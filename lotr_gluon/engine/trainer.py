@@ -238,12 +238,23 @@ class Trainer:
             self.trainer.step(images.shape[0] * self.num_workers)
             total += value * images.shape[0]
             seen += images.shape[0]
-            bar.set_postfix(loss=f"{total / seen:.3f}", lr=f"{self.trainer.learning_rate:.2e}",
+            updates = epoch * self.iters_per_epoch + iteration + 1
+            bar.set_postfix(loss=f"{total / seen:.3f}", lr=f"{self.learning_rate(updates):.2e}",
                             img_s=f"{seen / (time.time() - start):.1f}")
         bar.close()
         elapsed = time.time() - start
-        return {"loss": total / max(seen, 1), "lr": self.trainer.learning_rate,
+        return {"loss": total / max(seen, 1),
+                "lr": self.learning_rate((epoch + 1) * self.iters_per_epoch),
                 "images_per_s": seen / elapsed, "time_s": elapsed}
+
+    def learning_rate(self, updates: int) -> float:
+        """The learning rate after ``updates`` optimizer steps, from the schedule.
+
+        (With several workers the optimizer runs on the servers; the local copy's update count
+        does not advance, so ``gluon.Trainer.learning_rate`` would stay at step 0.)
+        """
+        scheduler = self.trainer.optimizer.lr_scheduler
+        return self.trainer.optimizer.lr if scheduler is None else scheduler(updates)
 
     def validate(self) -> Dict[str, Dict[str, float]]:
         """Validation metrics without and with flip TTA."""
