@@ -202,6 +202,9 @@ def compare_markdown(rows: Sequence[SplitRow], table3: Dict, backend: str) -> st
     notes = []
     for a in lotr:
         for b in heat:
+            backbones = {table3.get(m, {}).get("backbone") for m in (a, b)}
+            if len(backbones) != 1:  # compare like with like: the same backbone
+                continue
             for flip in (False, True):
                 ours = totals[(a, flip)] / totals[(b, flip)]
                 ref_a, ref_b = table3.get(a, {}).get("gpu_ms"), table3.get(b, {}).get("gpu_ms")
