@@ -17,7 +17,7 @@ $(STAMP): setup.py
 	touch $(STAMP)
 
 # A photo that ships inside an installed package (insightface's group photo).
-REAL_PHOTO = $(shell $(PY) -c "import insightface, os; print(os.path.join(os.path.dirname(insightface.__file__), 'data', 'images', 't1.jpg'))")
+REAL_PHOTO = $(shell $(PY) -c "from lotr_gluon.data.detector import bundled_photo; print(bundled_photo())" 2>/dev/null)
 SYNTH := data/synth
 
 $(SYNTH)/.complete: | setup

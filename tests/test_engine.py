@@ -205,11 +205,11 @@ def test_predictor_maps_back_to_the_photo(trained, synth, tmp_path):
 
 
 def test_offline_detector_finds_the_faces_in_a_real_photo():
-    insightface = pytest.importorskip("insightface")
-    from lotr_gluon.data.detector import get_detector
+    pytest.importorskip("insightface")
+    from lotr_gluon.data.detector import bundled_photo, get_detector
     import cv2
 
-    photo = os.path.join(os.path.dirname(insightface.__file__), "data", "images", "t1.jpg")
+    photo = bundled_photo()
     faces = get_detector("default")(cv2.imread(photo))
     assert len(faces) == 6
     for face in faces:
