@@ -11,6 +11,7 @@ OUT/BUDGET/NAME; a finished run is never retrained, a partial one is resumed.
 Examples:
   python tools/reproduce.py --suite all --data data/synth --dry-run
   python tools/reproduce.py --suite table4 --budget mini --data data/synth
+  python tools/reproduce.py --suite table2 table3 table4 --budget mini --data data/synth
   python tools/reproduce.py --suite table2 --data /data/jd --gpus 0
 """
 import argparse
@@ -22,8 +23,9 @@ from lotr_gluon.cli import run_main
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", required=True,
-                        choices=["table2", "table3", "table4", "layers", "all"])
+    parser.add_argument("--suite", required=True, nargs="+",
+                        choices=["table2", "table3", "table4", "layers", "all"],
+                        help="one or more suites, or all")
     parser.add_argument("--data", required=True,
                         help="dataset root with train/, val/, test/ (JD layout)")
     parser.add_argument("--budget", default="full", choices=["full", "mini"])
@@ -44,7 +46,7 @@ def main(argv=None) -> int:
     from lotr_gluon.reproduce.report import write_report
     from lotr_gluon.reproduce.runner import dry_run, execute
 
-    suites = list(SUITES) if args.suite == "all" else [args.suite]
+    suites = list(SUITES) if "all" in args.suite else list(dict.fromkeys(args.suite))
     runs = make_plan(suites, args.data, args.out, args.budget)
     ctx = parse_devices(args.gpus)
     if args.dry_run:
