@@ -98,7 +98,9 @@ def _table2(results: Dict[str, Dict], paper: Dict) -> List[str]:
 def _table3(results: Dict[str, Dict], paper: Dict) -> List[str]:
     lines = ["## Table 3: AUC (no flip / flip), size, latency", "",
              "Latency: ours is batch 1 on this machine's CPU (default backend); the paper's is a "
-             "V100 GPU. They are not comparable, only the ratios between rows are.", "",
+             "V100 GPU. They are not comparable, only the ratios between rows are. Params and "
+             "Size are of each model as run: a budget that changes the input size changes "
+             "CNN+FFN's flattened head.", "",
              "| model | AUC | paper | AUC flip | paper | Params (M) | paper | Size (MB) | "
              "paper | CPU ms (no flip / flip) | paper V100 ms |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
