@@ -44,6 +44,7 @@ bench: setup
 	$(PY) tools/summary.py
 	$(PY) tools/benchmark.py --model lotr_m --backend all --markdown --json runs/bench/lotr_m.json
 	$(PY) tools/benchmark.py --loader
+	$(PY) tools/benchmark.py --compare lotr_m heatmap_m heatmap_m_vec cnn_ffn_m
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
