@@ -28,12 +28,9 @@ def _exported(path: str, scratch: str):
 
     if os.path.isdir(path) and not any(f.endswith(".ckpt") for f in os.listdir(path)):
         return find_exported(path)
-    from lotr_gluon.deploy.export import export_symbol
-    from lotr_gluon.engine.builders import model_from_checkpoint, schema_of
+    from lotr_gluon.deploy.export import export_checkpoint
 
-    net, cfg, _ = model_from_checkpoint(path)
-    export_symbol(net, scratch, cfg.model.name, schema_of(cfg), cfg.data.face_fraction,
-                  align=cfg.data.align)
+    export_checkpoint(path, scratch)
     return find_exported(scratch)
 
 

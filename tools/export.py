@@ -37,15 +37,10 @@ def main(argv=None) -> int:
         parser.error("--flavor needs --onnx")
     flavors = (["lotr"] + [f for f in args.flavor or () if f != "lotr"]) if args.onnx else []
 
-    from lotr_gluon.deploy.export import export_symbol
+    from lotr_gluon.deploy.export import export_checkpoint, export_symbol
 
     if args.checkpoint:
-        from lotr_gluon.engine.builders import model_from_checkpoint, schema_of
-
-        net, cfg, epochs = model_from_checkpoint(args.checkpoint)
-        name = cfg.model.name
-        paths = export_symbol(net, args.out, name, schema_of(cfg), cfg.data.face_fraction,
-                              align=cfg.data.align, onnx=flavors)
+        paths, name, epochs = export_checkpoint(args.checkpoint, args.out, flavors)
         print(f"exported {name} trained {epochs} epochs")
     else:
         from lotr_gluon import get_model

@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import mxnet as mx
 from mxnet import gluon
@@ -75,10 +75,7 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
         raise ValueError(f"schema {schema.name} has {schema.num_points} points, the model "
                          f"{net.num_points}")
     size = net.input_size
-    check_flavors(onnx, size)
-    if "insightface" in onnx and OutputSpec.of(net).needs_decoding:
-        raise ValueError("the insightface flavour needs a coordinate model (LOTR, CNN+FFN); "
-                         f"{name} outputs {OutputSpec.of(net).kind}s")
+    check_flavors(onnx, size, OutputSpec.of(net).kind)
     net.hybridize(static_alloc=True, static_shape=True)
     net(mx.nd.zeros((1, 3, size, size)))  # builds the cached graph that export() writes
     os.makedirs(out_dir, exist_ok=True)
@@ -101,3 +98,15 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
         paths[key] = export_onnx(paths["symbol"], paths["params"],
                                  os.path.join(out_dir, f"{name}{suffix}.onnx"), size, flavor)
     return paths
+
+
+def export_checkpoint(checkpoint: str, out_dir: str, onnx: Sequence[str] = ()
+                      ) -> Tuple[Dict[str, str], str, int]:
+    """Export a trained run (folder or ``.ckpt``) with the schema, crop and alignment it was
+    trained with; returns ``(paths, model name, epochs trained)``."""
+    from ..engine.builders import model_from_checkpoint, schema_of
+
+    net, cfg, epochs = model_from_checkpoint(checkpoint)
+    paths = export_symbol(net, out_dir, cfg.model.name, schema_of(cfg), cfg.data.face_fraction,
+                          align=cfg.data.align, onnx=onnx)
+    return paths, cfg.model.name, epochs

@@ -119,12 +119,19 @@ def _onnx_model_bytes(symbol_file: str, params_file: str, input_size: int, flavo
     return model.SerializeToString()
 
 
-def check_flavors(flavors: Sequence[str], input_size: int) -> None:
-    """Refuse unknown flavours, and the insightface one for a model it would not recognise."""
+def check_flavors(flavors: Sequence[str], input_size: int, output_kind: str = "coordinates"
+                  ) -> None:
+    """Refuse unknown flavours, and the insightface one for a model it would not recognise
+    (another input size) or could not use (heatmap or vector outputs)."""
     unknown = set(flavors) - set(FLAVORS)
     if unknown:
         raise ValueError(f"unknown ONNX flavour(s) {sorted(unknown)}; expected {FLAVORS}")
-    if "insightface" in flavors and input_size != INSIGHTFACE_INPUT:
+    if "insightface" not in flavors:
+        return
+    if output_kind != "coordinates":
+        raise ValueError("the insightface flavour needs a coordinate model (LOTR, CNN+FFN); "
+                         f"this one outputs {output_kind}s")
+    if input_size != INSIGHTFACE_INPUT:
         raise ValueError(f"the insightface flavour needs a {INSIGHTFACE_INPUT}x"
                          f"{INSIGHTFACE_INPUT} model (insightface recognises landmark models "
                          f"by that input size); this one takes {input_size}")

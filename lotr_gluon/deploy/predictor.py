@@ -14,7 +14,8 @@ import cv2
 import mxnet as mx
 import numpy as np
 
-from ..data.align import box_transform, estimate_transform, invert, transform_points, warp
+from ..data.align import (BOX_MARGIN, box_transform, estimate_transform, invert,
+                          transform_points, warp)
 from ..data.detector import Face, get_detector
 from ..flip import predict_with_flip
 from .backends import DEFAULT_BACKEND, make_runner
@@ -59,7 +60,7 @@ class Predictor:
         self.flip_perm = meta["flip_perm"]
         self.template = np.asarray(meta["alignment_template"], dtype=np.float64)
         self.align_mode = meta.get("align", "five_point")
-        self.box_margin = float(meta.get("box_margin", 1.5))
+        self.box_margin = float(meta.get("box_margin", BOX_MARGIN))
         self.flip = flip
         self.detector = (get_detector(detector, model_path=detector_model)
                          if isinstance(detector, str) else detector)

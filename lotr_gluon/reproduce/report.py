@@ -7,6 +7,7 @@ import json
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..engine.trainer import RunPaths
 from ..fileio import atomic_write_text
 from ..paper_results import load_paper_results
 from .plan import LAYERS, LOSSES, PlannedRun
@@ -162,7 +163,7 @@ def write_report(runs: Sequence[PlannedRun], suites: Sequence[str], out_path: st
                 by_cell[cell.table][(cell.row, cell.column)] = results
             elif results:
                 by_model[cell.row] = results
-        log = os.path.join(run.run_dir, "log.jsonl")
+        log = RunPaths(run.run_dir).log
         if os.path.isfile(log) and os.path.getsize(log):
             curves = os.path.join(run.run_dir, "curves.png")
             plot_training_curves(log, curves, run.name)

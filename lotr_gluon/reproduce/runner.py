@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import mxnet as mx
 import numpy as np
 
+from ..engine.trainer import RunPaths
 from ..fileio import atomic_write_text
 from .plan import PlannedRun
 
@@ -38,7 +39,7 @@ def status(run: PlannedRun) -> str:
         return "done"
     if os.path.isfile(diverged_path(run)):
         return "diverged"
-    if os.path.isfile(os.path.join(run.run_dir, "last.ckpt")):
+    if os.path.isfile(RunPaths(run.run_dir).last):
         return "partial"
     return "new"
 
@@ -49,7 +50,7 @@ def _train(run: PlannedRun, ctx: Sequence[mx.Context], progress: bool, report: R
     from ..engine.trainer import NonFiniteLossError, Trainer
 
     cfg = run.load()
-    last = os.path.join(run.run_dir, "last.ckpt")
+    last = RunPaths(run.run_dir).last
     resume = os.path.isfile(last)
     if resume and read_checkpoint_meta(last).epoch >= cfg.train.epochs:
         return True
@@ -68,14 +69,11 @@ def _measure_speed(run: PlannedRun, report: Report) -> None:
     """Batch-1 latency of the trained model, default backend, without and with flip."""
     from ..benchmark.inference import benchmark_backends
     from ..deploy.backends import DEFAULT_BACKEND
-    from ..deploy.export import export_symbol
+    from ..deploy.export import export_checkpoint
     from ..deploy.exported import find_exported
-    from ..engine.builders import model_from_checkpoint, schema_of
 
-    net, cfg, _ = model_from_checkpoint(run.run_dir)
     export_dir = os.path.join(run.run_dir, "export")
-    export_symbol(net, export_dir, cfg.model.name, schema_of(cfg), cfg.data.face_fraction,
-                  align=cfg.data.align)
+    export_checkpoint(run.run_dir, export_dir)
     rows = benchmark_backends(find_exported(export_dir), [DEFAULT_BACKEND], batch_sizes=(1,),
                               repeat=30, report=report)
     atomic_write_text(speed_path(run), json.dumps([r.to_dict() for r in rows], indent=1))
