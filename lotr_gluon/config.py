@@ -62,6 +62,9 @@ class TrainConfig:
     lr_factor: float = 0.1
     warmup_iters: int = 0  # linear warmup from 0 over this many iterations
     optimizer: str = "lamb"
+    # LAMB only: parameters (by name ending) that take a plain Adam step, no trust ratio
+    # (engine/optimizer.py). MXNet's LAMB adapts every array; see the README's training notes.
+    lamb_exclude: List[str] = field(default_factory=list)
     wd: float = 0.0
     seed: int = 0
     val_every: int = 1  # epochs
@@ -186,6 +189,10 @@ def _check_type(value: Any, annotation: Any, dotted: str, where: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: {dotted} must be true or false, got {value!r}")
         return value
+    if "List[str]" in text:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: {dotted} must be a list of names, got {value!r}")
+        return list(value)
     if "List[int]" in text:
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool)
                                                   for v in value):
@@ -259,6 +266,9 @@ def _validate(cfg: Config, origins: Dict[str, str], default_where: str) -> None:
                           f"must be at least 1")
     if not t.lr > 0:
         raise ConfigError(f"{where('train.lr')}: train.lr must be positive, got {t.lr}")
+    if t.lamb_exclude and t.optimizer != "lamb":
+        raise ConfigError(f"{where('train.lamb_exclude')}: train.lamb_exclude applies to "
+                          f"train.optimizer lamb only (it is {t.optimizer!r})")
     if t.select_by not in ("auc", "auc_flip"):
         raise ConfigError(f"{where('train.select_by')}: train.select_by must be auc or "
                           f"auc_flip, got {t.select_by!r}")

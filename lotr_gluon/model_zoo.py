@@ -8,6 +8,7 @@ import mxnet as mx
 from mxnet.gluon import HybridBlock
 
 from .models import CNNFFN, LOTR, HeatmapNet
+from .models.initializers import he_normal
 
 # name -> (class, the keyword arguments that make it that variant). Defaults live in the class
 # signatures only; this table states what differs (Table 1 and Section 4.6).
@@ -25,8 +26,9 @@ _MODELS: Dict[str, Tuple[Type[HybridBlock], Dict[str, Any]]] = {
 
 # He initialisation (variance 2 / fan_in) for conv and dense weights; biases, BatchNorm and
 # LayerNorm get the Initializer's defaults (0 and 1); the landmark queries carry their own
-# N(0, 1e-4) and the Transformer's dense layers their own init (see models/transformer.py).
-HE_INIT = mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2)
+# N(0, 1e-4), the Transformer's dense layers their own init (see models/transformer.py) and the
+# head's output layer He scaled by ``output_init_scale`` (see models/head.py).
+HE_INIT = he_normal()
 
 
 def list_models() -> List[str]:

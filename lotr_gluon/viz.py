@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -106,30 +106,56 @@ def plot_ced(curves: Dict[str, np.ndarray], path: str, threshold: float = 0.08,
     plt.close(fig)
 
 
-def plot_training_curves(log_path: str, path: str, title: Optional[str] = None) -> None:
-    """Training loss per epoch and validation AUC (with and without flip) from a log.jsonl."""
+def plot_training_curves(log_paths: Union[str, Sequence[str]], path: str,
+                         title: Optional[str] = None,
+                         labels: Optional[Sequence[str]] = None) -> None:
+    """Learning curves from one or more ``log.jsonl``: training loss and validation NME.
+
+    The x axis is optimizer iterations (epochs for logs written before iterations were
+    logged). The mean-shape baseline (the training mean shape predicted for every face) is
+    drawn as a dashed line in both panels: its loss under the run's loss function, and its
+    validation NME. A model below those lines has learned more than the average face.
+    """
     import json
 
-    with open(log_path, encoding="utf-8") as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    if not records:
-        raise ValueError(f"{log_path}: no epochs logged yet")
+    if isinstance(log_paths, str):
+        log_paths = [log_paths]
+    labels = list(labels or [os.path.basename(os.path.dirname(os.path.abspath(p)))
+                             for p in log_paths])
     plt = _pyplot()
-    fig, (ax_loss, ax_auc) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax_loss.plot([r["epoch"] for r in records], [r["loss"] for r in records], marker="o")
-    ax_loss.set_xlabel("epoch")
+    fig, (ax_loss, ax_nme) = plt.subplots(1, 2, figsize=(10, 3.8))
+    x_label = "iteration"
+    for log_path, label in zip(log_paths, labels):
+        with open(log_path, encoding="utf-8") as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        if not records:
+            raise ValueError(f"{log_path}: no epochs logged yet")
+        if "iteration" not in records[0]:
+            x_label = "epoch"
+        x = lambda r: r.get("iteration", r["epoch"])  # noqa: E731
+        line, = ax_loss.plot([x(r) for r in records], [r["loss"] for r in records],
+                             marker=".", label=label)
+        if "mean_shape_loss" in records[-1]:
+            ax_loss.axhline(records[-1]["mean_shape_loss"], color=line.get_color(), ls="--",
+                            lw=1, label=f"{label}: mean shape")
+        validated = [r for r in records if "val" in r]
+        for mode, style in (("no_flip", "-"), ("flip", ":")):
+            ax_nme.plot([x(r) for r in validated],
+                        [r["val"][mode]["nme"] * 100 for r in validated], ls=style,
+                        marker=".", color=line.get_color(),
+                        label=f"{label}, {mode.replace('_', ' ')}")
+        if validated and "mean_shape_nme" in validated[-1]:
+            ax_nme.axhline(validated[-1]["mean_shape_nme"] * 100, color=line.get_color(),
+                           ls="--", lw=1, label=f"{label}: mean shape")
     ax_loss.set_ylabel("training loss")
     ax_loss.set_yscale("log")
-    validated = [r for r in records if "val" in r]
-    for mode, label in (("no_flip", "no flip"), ("flip", "flip")):
-        ax_auc.plot([r["epoch"] for r in validated],
-                    [r["val"][mode]["auc"] * 100 for r in validated], marker="o", label=label)
-    ax_auc.set_xlabel("epoch")
-    ax_auc.set_ylabel("validation AUC (%)")
-    ax_auc.legend(fontsize=8)
-    for ax in (ax_loss, ax_auc):
-        ax.grid(alpha=0.3)
-    fig.suptitle(title or os.path.basename(os.path.dirname(os.path.abspath(log_path))))
+    ax_nme.set_ylabel("validation NME (%)")
+    ax_nme.set_yscale("log")
+    for ax in (ax_loss, ax_nme):
+        ax.set_xlabel(x_label)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.suptitle(title or ", ".join(labels))
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

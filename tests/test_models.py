@@ -101,6 +101,46 @@ def test_initialisation_queries_and_he_weights():
     assert np.all(gamma == 1)
 
 
+@pytest.mark.parametrize("scale", [1.0, 0.01])
+def test_output_layer_init_scale(scale):
+    """He for the output layer is N(0, 2 / 512); ``output_init_scale`` multiplies its std."""
+    mx.random.seed(3)
+    for name in ("lotr_m", "cnn_ffn_m"):
+        net = lotr_gluon.get_model(name, output_init_scale=scale)
+        weight = net.head.layers[-1].weight.data().asnumpy()
+        assert weight.std() == pytest.approx(scale * np.sqrt(2 / 512), rel=0.1)
+        hidden = net.head.layers[-2].weight.data().asnumpy()
+        assert hidden.std() == pytest.approx(np.sqrt(2 / 512), rel=0.05)  # the rest stays He
+
+
+@pytest.mark.parametrize("arch,blocks", [("mobilenetv2_1.0", 10), ("resnet50_v1b", 16)])
+def test_zero_init_residual_starts_residual_blocks_as_identity(arch, blocks):
+    """Sandler et al. 2018, Table 2: MobileNetV2's bottleneck stages repeat 1, 2, 3, 4, 3, 3, 1
+    times and every block but a stage's first keeps its shape and has a shortcut, so
+    0+1+2+3+2+2+0 = 10; ResNet-50 has 3+4+6+3 = 16 bottlenecks, all residual. With the option
+    each of them starts by adding zero to its shortcut."""
+    from gluoncv.model_zoo.mobilenet import LinearBottleneck
+
+    from lotr_gluon.models.backbone import Backbone
+
+    for zero in (True, False):
+        backbone = Backbone(arch, zero_init_residual=zero)
+        backbone.initialize(mx.init.Xavier())
+        backbone(mx.nd.zeros((1, 3, 64, 64)))
+        zeroed = [name for name, p in backbone.collect_params().items()
+                  if name.endswith("gamma") and not p.data().asnumpy().any()]
+        assert len(zeroed) == (blocks if zero else 0)
+    if arch == "mobilenetv2_1.0":
+        block = next(b for b in backbone.body.features if isinstance(b, LinearBottleneck)
+                     and b.use_shortcut)
+        zero_block = next(b for b in Backbone(arch).body.features
+                          if isinstance(b, LinearBottleneck) and b.use_shortcut)
+        zero_block.initialize(mx.init.Xavier())
+        x = mx.nd.random.normal(shape=(2, 24, 8, 8))
+        np.testing.assert_array_equal(zero_block(x).asnumpy(), x.asnumpy())
+        assert not np.allclose(block(x).asnumpy(), x.asnumpy())
+
+
 def test_output_starts_near_crop_centre():
     """A zero head output maps to the crop centre: (0 + 0.5) * 192 = 96 px."""
     net = lotr_gluon.get_model("lotr_m")

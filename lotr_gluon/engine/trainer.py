@@ -27,6 +27,7 @@ from ..losses import get_loss
 from .builders import build_dataset, build_model, schema_of
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluator import evaluate, gluon_predictor
+from .optimizer import build_optimizer, build_scheduler
 
 
 class NonFiniteLossError(RuntimeError):
@@ -153,13 +154,7 @@ class Trainer:
         self.val_loader, _ = make_loader(self.val_set, t.batch_size, shuffle=False,
                                          workers=cfg.data.workers)
         self.iters_per_epoch = len(self.sampler)
-        steps = [s * self.iters_per_epoch for s in t.lr_steps if 0 < s < t.epochs]
-        scheduler = None
-        if steps or t.warmup_iters:
-            scheduler = mx.lr_scheduler.MultiFactorScheduler(
-                step=steps or [t.epochs * self.iters_per_epoch + 1], factor=t.lr_factor,
-                base_lr=t.lr, warmup_steps=t.warmup_iters, warmup_begin_lr=0.0,
-                warmup_mode="linear")
+        optimizer = build_optimizer(t, build_scheduler(t, self.iters_per_epoch))
         self.loss = get_loss(cfg.loss.name, **cfg.loss.options)
         net_sigma, loss_sigma = getattr(self.net, "sigma", None), getattr(self.loss, "sigma", None)
         if None not in (net_sigma, loss_sigma) and net_sigma != loss_sigma:
@@ -172,9 +167,7 @@ class Trainer:
                               f"heatmap_mse / vector_mse)")
         self.net.hybridize(static_alloc=True, static_shape=True)
         self.loss.hybridize(static_alloc=True, static_shape=True)
-        self.trainer = gluon.Trainer(self.net.collect_params(), t.optimizer,
-                                     {"learning_rate": t.lr, "wd": t.wd,
-                                      "lr_scheduler": scheduler},
+        self.trainer = gluon.Trainer(self.net.collect_params(), optimizer,
                                      kvstore=self.kvstore,
                                      # Several workers: the optimizer runs on the servers and
                                      # every worker pulls the same weights. With local updates
@@ -183,8 +176,9 @@ class Trainer:
                                      update_on_kvstore=self.num_workers > 1)
         if t.amp:
             amp.init_trainer(self.trainer)
-        self.mean_shape_nme = mean_shape_nme(self.train_set.aligned_landmarks(),
-                                             self.val_set.aligned_landmarks())
+        train_landmarks = self.train_set.aligned_landmarks()
+        self.mean_shape_nme = mean_shape_nme(train_landmarks, self.val_set.aligned_landmarks())
+        self.mean_shape_loss = self._mean_shape_loss(train_landmarks)
         self.start_epoch, self.best = 0, None
         os.makedirs(run_dir, exist_ok=True)
         if resume:
@@ -201,6 +195,15 @@ class Trainer:
             self.report(f"resumed {run_dir} after epoch {state.epoch}")
         if self.chief:
             atomic_write_text(self.paths.config, dump_config(cfg))
+
+    def _mean_shape_loss(self, landmarks: np.ndarray) -> Optional[float]:
+        """The loss of predicting the training mean shape for every training face (the level a
+        model that does not read the image sits at); None for heatmap losses."""
+        if self.loss.output_kind != "coordinates":
+            return None
+        guess = np.broadcast_to(landmarks.mean(axis=0), landmarks.shape)
+        loss = get_loss(self.cfg.loss.name, **self.cfg.loss.options)  # not the hybridized one
+        return float(loss(mx.nd.array(guess), mx.nd.array(landmarks)).mean().asscalar())
 
     def _loss_and_backward(self, images, targets):
         parts_x = gluon.utils.split_and_load(images, self.ctx, even_split=False)
@@ -243,7 +246,7 @@ class Trainer:
                             img_s=f"{seen / (time.time() - start):.1f}")
         bar.close()
         elapsed = time.time() - start
-        return {"loss": total / max(seen, 1),
+        return {"loss": total / max(seen, 1), "iteration": (epoch + 1) * self.iters_per_epoch,
                 "lr": self.learning_rate((epoch + 1) * self.iters_per_epoch),
                 "images_per_s": seen / elapsed, "time_s": elapsed}
 
@@ -267,6 +270,8 @@ class Trainer:
         record: Dict = {}
         for epoch in range(self.start_epoch, t.epochs):
             record = {"epoch": epoch + 1, **self.train_one_epoch(epoch)}
+            if self.mean_shape_loss is not None:
+                record["mean_shape_loss"] = self.mean_shape_loss
             if not self.chief:  # worker 0 validates and writes the run folder
                 continue
             if (epoch + 1) % t.val_every == 0 or epoch + 1 == t.epochs:

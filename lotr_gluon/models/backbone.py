@@ -20,6 +20,27 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def _mobilenet_v2_residual_norms(body: HybridBlock) -> List[HybridBlock]:
+    """The last BatchNorm of every inverted residual block that has a shortcut."""
+    from gluoncv.model_zoo.mobilenet import LinearBottleneck
+
+    return [block.out[-1] for block in _blocks(body, LinearBottleneck) if block.use_shortcut]
+
+
+def _resnet_v1b_residual_norms(body: HybridBlock) -> List[HybridBlock]:
+    """``bn3`` of every bottleneck (each one adds its output to a shortcut)."""
+    from gluoncv.model_zoo.resnetv1b import BottleneckV1b
+
+    return [block.bn3 for block in _blocks(body, BottleneckV1b)]
+
+
+def _blocks(block: HybridBlock, kind: type) -> List[HybridBlock]:
+    found = [block] if isinstance(block, kind) else []
+    for child in block._children.values():
+        found.extend(_blocks(child, kind))
+    return found
+
+
 def _mobilenet_v2_stages(multiplier: float) -> List[Tuple[str, HybridBlock]]:
     from gluoncv.model_zoo import get_mobilenet_v2
 
@@ -41,6 +62,7 @@ class BackboneSpec:
     """How to build one backbone and what it produces."""
 
     build_stages: Callable[[], List[Tuple[str, HybridBlock]]]
+    residual_norms: Callable[[HybridBlock], List[HybridBlock]]  # see zero_init_residual
     out_channels: int
     stride: int
     weights_file: str  # the gluoncv model-store file whose weights fit it
@@ -48,10 +70,16 @@ class BackboneSpec:
 
 BACKBONES = {
     "mobilenetv2_1.0": BackboneSpec(
-        lambda: _mobilenet_v2_stages(1.0), 1280, 32, "mobilenetv2_1.0-<hash>.params"),
+        lambda: _mobilenet_v2_stages(1.0), _mobilenet_v2_residual_norms, 1280, 32,
+        "mobilenetv2_1.0-<hash>.params"),
     "resnet50_v1b": BackboneSpec(
-        _resnet50_v1b_stages, 2048, 32, "resnet50_v1b-<hash>.params"),
+        _resnet50_v1b_stages, _resnet_v1b_residual_norms, 2048, 32,
+        "resnet50_v1b-<hash>.params"),
 }
+
+
+# Start residual blocks as the identity (see Backbone); the default is measured, README.
+ZERO_INIT_RESIDUAL = True
 
 
 class BackboneWeightsError(ValueError):
@@ -81,6 +109,12 @@ class Backbone(HybridBlock):
     ----------
     arch : str
         One of :data:`BACKBONES` (``mobilenetv2_1.0``, ``resnet50_v1b``).
+    zero_init_residual : bool
+        Start the last BatchNorm scale (gamma) of every residual branch at 0 instead of 1, so
+        each residual block starts as the identity (Goyal et al. 2017; torchvision's and
+        gluoncv's ``last_gamma`` option). Parameters and architecture are unchanged, and
+        ImageNet weights, when loaded, replace it. Measured from scratch on the synthetic set
+        (LOTR-M, 600 iterations): validation NME 2.30% with it, 3.63% without (README).
 
     Notes
     -----
@@ -89,7 +123,9 @@ class Backbone(HybridBlock):
     preprocessing code. ``body`` holds the CNN with gluoncv's parameter names.
     """
 
-    def __init__(self, arch: str = "mobilenetv2_1.0", **kwargs):
+    def __init__(self, arch: str = "mobilenetv2_1.0",
+                 zero_init_residual: bool = ZERO_INIT_RESIDUAL,
+                 **kwargs):
         super().__init__(**kwargs)
         if arch not in BACKBONES:
             raise ValueError(f"unknown backbone {arch!r}; expected one of {sorted(BACKBONES)}")
@@ -103,6 +139,9 @@ class Backbone(HybridBlock):
             self.pixel_mean = self.params.get_constant("pixel_mean", mx.nd.array(mean))
             self.pixel_std = self.params.get_constant("pixel_std", mx.nd.array(std))
             self.body = BackboneBody(self.spec.build_stages())
+        if zero_init_residual:
+            for norm in self.spec.residual_norms(self.body):
+                norm.gamma.init = mx.init.Zero()
 
     def hybrid_forward(self, F, x, pixel_mean, pixel_std):
         x = F.broadcast_div(F.broadcast_sub(x, pixel_mean), pixel_std)

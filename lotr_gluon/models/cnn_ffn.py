@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from mxnet.gluon import HybridBlock, nn
 
-from .backbone import Backbone
-from .head import LandmarkHead
+from .backbone import ZERO_INIT_RESIDUAL, Backbone
+from .head import OUTPUT_INIT_SCALE, LandmarkHead
 from .lotr import feature_map_size
 from .neck import feature_projection
 
@@ -17,23 +17,25 @@ class CNNFFN(HybridBlock):
 
     Parameters
     ----------
-    backbone, num_points, d_model, dropout, head_units, input_size : see :class:`LOTR`.
-        ``dropout`` applies to the flattened features.
+    backbone, num_points, d_model, dropout, head_units, input_size, output_init_scale,
+    zero_init_residual
+        See :class:`LOTR`. ``dropout`` applies to the flattened features.
     """
 
     def __init__(self, backbone: str = "mobilenetv2_1.0", num_points: int = 106,
                  d_model: int = 64, dropout: float = 0.1, head_units: int = 512,
-                 input_size: int = 192, **kwargs):
+                 input_size: int = 192, output_init_scale: float = OUTPUT_INIT_SCALE,
+                 zero_init_residual: bool = ZERO_INIT_RESIDUAL, **kwargs):
         super().__init__(**kwargs)
         self.num_points = num_points
         self.input_size = input_size
         with self.name_scope():
-            self.backbone = Backbone(backbone)
+            self.backbone = Backbone(backbone, zero_init_residual)
             side = feature_map_size(input_size, self.backbone.stride, 1)
             self.projection = feature_projection(self.backbone.out_channels, d_model, False)
             self.drop = nn.Dropout(dropout)
             self.head = LandmarkHead((head_units, head_units), 2 * num_points,
-                                     d_model * side * side, input_size)
+                                     d_model * side * side, input_size, output_init_scale)
 
     def hybrid_forward(self, F, x):
         features = self.projection(self.backbone(x))  # (B, D, h, w)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from mxnet.gluon import HybridBlock, nn
 
-from .backbone import Backbone
+from .backbone import ZERO_INIT_RESIDUAL, Backbone
 
 HEATMAP_STRIDE = 4  # backbone stride 32, upsampled 2 x 2 (deconvs) x 2 (pixel shuffle)
 DEFAULT_SIGMA = 1.5  # Gaussian target width in heatmap cells
@@ -46,11 +46,14 @@ class HeatmapNet(HybridBlock):
         Gaussian target width in heatmap cells (the loss and the decoder use it too).
     vector : bool
         Output ``(B, N, W + H)`` band-pooled x and y vectors instead of ``(B, N, H, W)`` maps.
+    zero_init_residual : bool
+        Start every residual block of the backbone as the identity (see :class:`Backbone`).
     """
 
     def __init__(self, backbone: str = "mobilenetv2_1.0", num_points: int = 106,
                  width: int = 88, input_size: int = 192, sigma: float = DEFAULT_SIGMA,
-                 vector: bool = False, **kwargs):
+                 vector: bool = False, zero_init_residual: bool = ZERO_INIT_RESIDUAL,
+                 **kwargs):
         super().__init__(**kwargs)
         if input_size % 32:
             raise ValueError(f"input_size must be a multiple of 32, got {input_size}")
@@ -60,7 +63,7 @@ class HeatmapNet(HybridBlock):
         self.sigma = float(sigma)
         self.output_kind = "vector" if vector else "heatmap"
         with self.name_scope():
-            self.backbone = Backbone(backbone)
+            self.backbone = Backbone(backbone, zero_init_residual)
             self.upsample = nn.HybridSequential(prefix="upsample_")
             with self.upsample.name_scope():
                 _conv_bn_relu(self.upsample, nn.Conv2D(width, 1, use_bias=False,

@@ -4,8 +4,8 @@ from __future__ import annotations
 import mxnet as mx
 from mxnet.gluon import HybridBlock
 
-from .backbone import Backbone
-from .head import LandmarkHead
+from .backbone import ZERO_INIT_RESIDUAL, Backbone
+from .head import OUTPUT_INIT_SCALE, LandmarkHead
 from .neck import feature_projection, projection_scale
 from .position_encoding import SinePositionEncoding
 from .transformer import Transformer
@@ -42,6 +42,10 @@ class LOTR(HybridBlock):
     transformer_init : str
         ``xavier`` (DETR, default) or ``he`` for the Transformer's dense layers; convolutions
         and the head are He-initialised either way (see :class:`Transformer`).
+    output_init_scale : float
+        Scale of the head's output-layer He init (1.0: the paper; see :class:`LandmarkHead`).
+    zero_init_residual : bool
+        Start every residual block of the backbone as the identity (see :class:`Backbone`).
 
     Notes
     -----
@@ -52,12 +56,14 @@ class LOTR(HybridBlock):
                  num_points: int = 106, d_model: int = 64, num_heads: int = 8,
                  ffn_dim: int = 128, num_layers: int = 2, dropout: float = 0.1,
                  head_units: int = 512, input_size: int = 192, decoder_input: str = "queries",
-                 transformer_init: str = "xavier", **kwargs):
+                 transformer_init: str = "xavier",
+                 output_init_scale: float = OUTPUT_INIT_SCALE,
+                 zero_init_residual: bool = ZERO_INIT_RESIDUAL, **kwargs):
         super().__init__(**kwargs)
         self.num_points = num_points
         self.input_size = input_size
         with self.name_scope():
-            self.backbone = Backbone(backbone)
+            self.backbone = Backbone(backbone, zero_init_residual)
             side = feature_map_size(input_size, self.backbone.stride, projection_scale(upsample))
             self.projection = feature_projection(self.backbone.out_channels, d_model, upsample)
             self.position = SinePositionEncoding(side, side, d_model)
@@ -65,7 +71,8 @@ class LOTR(HybridBlock):
                                            init=mx.init.Normal(1e-4))
             self.transformer = Transformer(d_model, num_heads, ffn_dim, num_layers, dropout,
                                            decoder_input, transformer_init)
-            self.head = LandmarkHead((head_units, head_units), 2, d_model, input_size)
+            self.head = LandmarkHead((head_units, head_units), 2, d_model, input_size,
+                                     output_init_scale)
 
     def hybrid_forward(self, F, x, queries):
         features = self.projection(self.backbone(x))  # (B, D, h, w)
