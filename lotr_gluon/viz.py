@@ -147,11 +147,15 @@ def plot_training_curves(log_paths: Union[str, Sequence[str]], path: str,
         if validated and "mean_shape_nme" in validated[-1]:
             ax_nme.axhline(validated[-1]["mean_shape_nme"] * 100, color=line.get_color(),
                            ls="--", lw=1, label=f"{label}: mean shape")
+    from matplotlib.ticker import FuncFormatter
+
     ax_loss.set_ylabel("training loss")
-    ax_loss.set_yscale("log")
     ax_nme.set_ylabel("validation NME (%)")
-    ax_nme.set_yscale("log")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
     for ax in (ax_loss, ax_nme):
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
         ax.set_xlabel(x_label)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)

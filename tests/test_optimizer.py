@@ -77,3 +77,10 @@ def test_builders():
     adam = build_optimizer(TrainConfig(optimizer="adam", lr_steps=[]), None)
     assert isinstance(adam, mx.optimizer.Adam)
     assert build_scheduler(TrainConfig(lr_steps=[], warmup_iters=0), 10) is None
+    cosine = build_scheduler(TrainConfig(epochs=10, lr=1e-3, lr_factor=0.1, warmup_iters=0,
+                                         lr_schedule="cosine"), iters_per_epoch=10)
+    assert cosine(50) == pytest.approx(0.55e-3)  # halfway: the mean of 1e-3 and 1e-4
+    assert cosine(100) == pytest.approx(1e-4)
+    short = build_scheduler(TrainConfig(epochs=1, lr=1e-3, warmup_iters=50,
+                                        lr_schedule="cosine"), iters_per_epoch=10)
+    assert short(51) == pytest.approx(1e-4)  # warmup longer than the run: no error

@@ -89,7 +89,17 @@ class SelectiveLAMB(mx.optimizer.LAMB):
 
 def build_scheduler(t: TrainConfig, iters_per_epoch: int
                     ) -> Optional[mx.lr_scheduler.LRScheduler]:
-    """Step decay at ``t.lr_steps`` epochs (times ``t.lr_factor``) after a linear warmup."""
+    """The learning rate per update, after a linear warmup of ``t.warmup_iters``.
+
+    ``step`` (the paper's): times ``t.lr_factor`` at each of ``t.lr_steps`` (epochs).
+    ``cosine``: half a cosine from ``t.lr`` down to ``t.lr * t.lr_factor`` at the last update.
+    """
+    if t.lr_schedule == "cosine":
+        # MXNet's cosine needs at least one update after the warmup.
+        total = max(t.epochs * iters_per_epoch, t.warmup_iters + 1)
+        return mx.lr_scheduler.CosineScheduler(
+            max_update=total, base_lr=t.lr, final_lr=t.lr * t.lr_factor,
+            warmup_steps=t.warmup_iters, warmup_begin_lr=0.0)
     steps = [s * iters_per_epoch for s in t.lr_steps if 0 < s < t.epochs]
     if not (steps or t.warmup_iters):
         return None
