@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import difflib
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -91,12 +92,28 @@ class ConfigError(ValueError):
 _OPEN_SECTIONS = {"model": ("name", "backbone_weights"), "loss": ("name",)}
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, also reading ``1e-3`` as a number: YAML 1.1 (PyYAML) wants a dot
+    in the mantissa and would read ``lr: 1e-3`` as a string; YAML 1.2 reads it as a float."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def parse_yaml(stream: Any) -> Any:
+    """YAML text or an open file -> Python values, with ``1e-3`` read as a float."""
+    return yaml.load(stream, Loader=_Loader)
+
+
 def _read_yaml(path: str) -> Dict[str, Any]:
     if not os.path.isfile(path):
         raise ConfigError(f"{path}: config file does not exist")
     with open(path, encoding="utf-8") as f:
         try:
-            data = yaml.safe_load(f) or {}
+            data = parse_yaml(f) or {}
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if not isinstance(data, dict):
@@ -158,7 +175,7 @@ def apply_overrides(raw: Dict[str, Any], origins: Dict[str, str],
         parts = key.strip().split(".")
         if not sep or len(parts) < 2 or not all(parts):
             raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. train.epochs=1")
-        value = yaml.safe_load(text)
+        value = parse_yaml(text)
         if (len(parts) == 2 and parts[0] in _OPEN_SECTIONS and parts[1] == "name"
                 and isinstance(out.get(parts[0]), dict) and out[parts[0]].get("name") != value):
             out[parts[0]] = {}  # another model or loss: the old options do not apply to it

@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from lotr_gluon.cli import parse_overrides
 from lotr_gluon.config import (ConfigError, config_from_dict, config_to_dict, load_config,
                                resolve_split)
 
@@ -85,3 +86,12 @@ def test_data_paths_are_checked(tmp_path):
     cfg.data.root = str(tmp_path)
     with pytest.raises(ConfigError, match="data.train: .* does not exist"):
         resolve_split(cfg.data, "train")
+
+
+def test_exponent_numbers_without_a_dot_are_numbers(tmp_path):
+    # PyYAML (YAML 1.1) reads "1e-3" as a string; YAML 1.2 and every user read it as 0.001.
+    path = _write(tmp_path / "c.yaml", "train:\n  lr: 1e-3\n  wd: 5E-5\n")
+    cfg = load_config(path, ["train.warmup_iters=10", "train.lr_factor=+2e-1"])
+    assert cfg.train.lr == 0.001 and cfg.train.wd == 0.00005 and cfg.train.lr_factor == 0.2
+    assert parse_overrides(["dropout=1e-1", "name=e5", "tag=1e"]) == {
+        "dropout": 0.1, "name": "e5", "tag": "1e"}
