@@ -72,6 +72,7 @@ class TrainConfig:
     wd: float = 0.0
     seed: int = 0
     val_every: int = 1  # epochs
+    checkpoint_every: int = 1  # epochs between last.ckpt writes (and always the last epoch)
     select_by: str = "auc_flip"  # validation metric that picks best.ckpt
     amp: bool = False  # float16 mixed precision, GPU only
 
@@ -281,9 +282,9 @@ def _validate(cfg: Config, origins: Dict[str, str], default_where: str) -> None:
     except ValueError as err:
         raise ConfigError(f"{where('loss.name')}: {err}") from None
     t = cfg.train
-    if t.epochs < 1 or t.batch_size < 1 or t.val_every < 1:
-        raise ConfigError(f"{default_where}: train.epochs, train.batch_size and train.val_every "
-                          f"must be at least 1")
+    if min(t.epochs, t.batch_size, t.val_every, t.checkpoint_every) < 1:
+        raise ConfigError(f"{default_where}: train.epochs, train.batch_size, train.val_every "
+                          f"and train.checkpoint_every must be at least 1")
     if not t.lr > 0:
         raise ConfigError(f"{where('train.lr')}: train.lr must be positive, got {t.lr}")
     if t.lr_schedule not in ("step", "cosine"):

@@ -106,6 +106,18 @@ def plot_ced(curves: Dict[str, np.ndarray], path: str, threshold: float = 0.08,
     plt.close(fig)
 
 
+def _baseline(ax, value: float, color, label: str) -> None:
+    """A dashed mean-shape line; runs on the same data share one grey line, drawn once."""
+    for other in ax.get_lines():
+        if getattr(other, "_mean_shape", None) is not None and np.isclose(other._mean_shape,
+                                                                             value):
+            other.set_color("0.3")
+            other.set_label("mean shape")
+            return
+    line = ax.axhline(value, color=color, ls="--", lw=1, label=f"{label}: mean shape")
+    line._mean_shape = value
+
+
 def plot_training_curves(log_paths: Union[str, Sequence[str]], path: str,
                          title: Optional[str] = None,
                          labels: Optional[Sequence[str]] = None) -> None:
@@ -136,8 +148,7 @@ def plot_training_curves(log_paths: Union[str, Sequence[str]], path: str,
         line, = ax_loss.plot([x(r) for r in records], [r["loss"] for r in records],
                              marker=".", label=label)
         if "mean_shape_loss" in records[-1]:
-            ax_loss.axhline(records[-1]["mean_shape_loss"], color=line.get_color(), ls="--",
-                            lw=1, label=f"{label}: mean shape")
+            _baseline(ax_loss, records[-1]["mean_shape_loss"], line.get_color(), label)
         validated = [r for r in records if "val" in r]
         for mode, style in (("no_flip", "-"), ("flip", ":")):
             ax_nme.plot([x(r) for r in validated],
@@ -145,8 +156,7 @@ def plot_training_curves(log_paths: Union[str, Sequence[str]], path: str,
                         marker=".", color=line.get_color(),
                         label=f"{label}, {mode.replace('_', ' ')}")
         if validated and "mean_shape_nme" in validated[-1]:
-            ax_nme.axhline(validated[-1]["mean_shape_nme"] * 100, color=line.get_color(),
-                           ls="--", lw=1, label=f"{label}: mean shape")
+            _baseline(ax_nme, validated[-1]["mean_shape_nme"] * 100, line.get_color(), label)
     from matplotlib.ticker import FuncFormatter
 
     ax_loss.set_ylabel("training loss")
@@ -158,7 +168,7 @@ def plot_training_curves(log_paths: Union[str, Sequence[str]], path: str,
         ax.yaxis.set_minor_formatter(plain)
         ax.set_xlabel(x_label)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper right")  # the curves fall from the upper left
     fig.suptitle(title or ", ".join(labels))
     fig.tight_layout()
     _save(fig, path)

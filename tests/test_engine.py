@@ -61,6 +61,40 @@ def test_resume_continues_exactly(synth, tmp_path):
         Trainer(_cfg(synth, "train.epochs=2"), str(tmp_path / "b"), progress=False)
 
 
+def test_sparse_checkpoints_resume_from_the_last_one_and_relog_what_was_lost(synth, tmp_path,
+                                                                            monkeypatch):
+    extra = ("train.epochs=5", "train.checkpoint_every=2", "train.val_every=5")
+    straight = Trainer(_cfg(synth, *extra), str(tmp_path / "a"), progress=False,
+                       report=lambda _: None)
+    straight.fit()
+    run = tmp_path / "b"
+    crashing = Trainer(_cfg(synth, *extra), str(run), progress=False, report=lambda _: None)
+    one_epoch = Trainer.train_one_epoch
+
+    def crash_in_epoch_4(self, epoch):
+        if epoch == 3:
+            raise KeyboardInterrupt
+        return one_epoch(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_one_epoch", crash_in_epoch_4)
+    with pytest.raises(KeyboardInterrupt):
+        crashing.fit()
+    monkeypatch.setattr(Trainer, "train_one_epoch", one_epoch)
+    epochs = lambda folder: [json.loads(line)["epoch"] for line in open(folder / "log.jsonl")]
+    assert epochs(run) == [1, 2, 3]  # epoch 3 was logged, but the checkpoint is from epoch 2
+    assert read_checkpoint_meta(str(run / "last.ckpt")).epoch == 2
+    notes = []
+    resumed = Trainer(_cfg(synth, *extra), str(run), resume=True, progress=False,
+                      report=notes.append)
+    assert resumed.start_epoch == 2 and epochs(run) == [1, 2]
+    assert any("1 logged epoch(s) after the checkpoint (epoch 2)" in n for n in notes)
+    resumed.fit()
+    assert epochs(run) == [1, 2, 3, 4, 5]
+    assert read_checkpoint_meta(str(run / "last.ckpt")).epoch == 5
+    losses = lambda folder: [json.loads(line)["loss"] for line in open(folder / "log.jsonl")]
+    np.testing.assert_allclose(losses(run), losses(tmp_path / "a"), rtol=1e-5)
+
+
 def test_several_devices_split_the_batch_and_keep_one_set_of_weights(synth, tmp_path):
     """The multi-GPU path (split_and_load + kvstore 'device'), exercised with two CPU
     contexts: every device ends with the same weights, and the same YAML needs no edit."""

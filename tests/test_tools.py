@@ -108,3 +108,21 @@ def test_benchmark_compare_splits_network_and_post_processing(tmp_path):
     for row in rows:
         assert abs(row["total_ms"] - row["network_ms"] - row["post_ms"]) < 1e-2
     assert "lotr_m / heatmap_m_vec: " in result.stdout and "paper 0.54" in result.stdout
+
+
+def test_plot_curves_draws_two_runs_and_names_an_empty_log(tmp_path):
+    val = {m: {"nme": 0.03, "auc": 50.0, "fr": 1.0} for m in ("no_flip", "flip")}
+    for name, loss in (("a", 900.0), ("b", 1200.0)):
+        os.makedirs(tmp_path / name)
+        records = [{"epoch": e, "iteration": 50 * e, "loss": loss / e, "mean_shape_loss": 1000.0,
+                    "val": val, "mean_shape_nme": 0.05} for e in (1, 2)]
+        (tmp_path / name / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "curves.png"
+    result = run_tool("plot_curves.py", str(tmp_path / "a"), str(tmp_path / "b"),
+                      "--label", "A", "--label", "B", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (tmp_path / "empty.jsonl").write_text("")
+    result = run_tool("plot_curves.py", str(tmp_path / "empty.jsonl"), "--out", str(out))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "empty.jsonl: no epochs logged yet" in result.stderr

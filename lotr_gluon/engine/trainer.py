@@ -186,6 +186,8 @@ class Trainer:
             state = load_checkpoint(self.paths.last, self.net,
                                     None if distributed else self.trainer, self.ctx)
             self.start_epoch, self.best = state.epoch, state.best_metric
+            if self.chief:
+                self._forget_logged_epochs_after(state.epoch)
             if distributed:  # the moments lived on the servers; the schedule resumes in place
                 optimizer = self.trainer.optimizer
                 optimizer.begin_num_update = optimizer.num_update = (
@@ -193,8 +195,23 @@ class Trainer:
                 self.report("note: a distributed job keeps optimizer moments on the servers; "
                             "they restart from zero on resume (weights and schedule do not)")
             self.report(f"resumed {run_dir} after epoch {state.epoch}")
+        elif self.chief:  # a log without last.ckpt: a run stopped before its first checkpoint
+            self._forget_logged_epochs_after(0)
         if self.chief:
             atomic_write_text(self.paths.config, dump_config(cfg))
+
+    def _forget_logged_epochs_after(self, epoch: int) -> None:
+        """Drop log lines of epochs after the checkpoint (``train.checkpoint_every`` > 1 or a
+        crash between the two writes): those epochs are trained again and logged anew."""
+        if not os.path.isfile(self.paths.log):
+            return
+        with open(self.paths.log, encoding="utf-8") as f:
+            lines = [line for line in f if line.strip()]
+        kept = [line for line in lines if json.loads(line).get("epoch", 0) <= epoch]
+        if len(kept) != len(lines):
+            atomic_write_text(self.paths.log, "".join(kept))
+            self.report(f"note: {len(lines) - len(kept)} logged epoch(s) after the checkpoint "
+                        f"(epoch {epoch}) are trained again")
 
     def _mean_shape_loss(self, landmarks: np.ndarray) -> Optional[float]:
         """The loss of predicting the training mean shape for every training face (the level a
@@ -282,7 +299,8 @@ class Trainer:
                     self.best = score
                     self._save(self.paths.best, epoch + 1)
                 record["mean_shape_nme"] = self.mean_shape_nme
-            self._save(self.paths.last, epoch + 1)
+            if (epoch + 1) % t.checkpoint_every == 0 or epoch + 1 == t.epochs:
+                self._save(self.paths.last, epoch + 1)
             with open(self.paths.log, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
             self.report(_epoch_line(record))
