@@ -1,7 +1,7 @@
 """lotr_gluon: LOTR (Localization Transformer) facial landmark localization in MXNet/Gluon.
 
 Watchareeruetai et al., "LOTR: Face Landmark Localization Using Localization Transformer",
-Pattern Recognition Letters 2022.
+IEEE Access, vol. 10, pp. 16530-16543, 2022 (arXiv 2109.10057).
 """
 import os
 
@@ -10,6 +10,15 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
 
 from ._version import __version__  # noqa: E402
-from .model_zoo import get_model, list_models  # noqa: E402
 
 __all__ = ["__version__", "get_model", "list_models"]
+
+
+def __getattr__(name: str):
+    # get_model and list_models load MXNet; numpy-only modules (metrics, flip, data.align,
+    # data.landmarks) import without it because this package does not load them eagerly.
+    if name in ("get_model", "list_models"):
+        from . import model_zoo
+
+        return getattr(model_zoo, name)
+    raise AttributeError(f"module 'lotr_gluon' has no attribute {name!r}")

@@ -21,6 +21,9 @@ import cv2
 import numpy as np
 
 KINDS = ("coordinates", "heatmap", "vector")
+# The heatmap baselines' geometry, shared by the model (models/heatmap.py) and its losses.
+HEATMAP_STRIDE = 4  # backbone stride 32, upsampled 2 x 2 (deconvs) x 2 (pixel shuffle)
+DEFAULT_SIGMA = 1.5  # Gaussian target width in heatmap cells
 _LOG_FLOOR = 1e-10
 
 

@@ -18,7 +18,7 @@ from typing import Any, Dict, Type
 
 from mxnet.gluon import HybridBlock
 
-from .models.heatmap import DEFAULT_SIGMA, HEATMAP_STRIDE
+from .heatmaps import DEFAULT_SIGMA, HEATMAP_STRIDE
 
 
 class LandmarkLoss(HybridBlock):

@@ -8,11 +8,12 @@ paper prints them in %.
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import numpy as np
 
-from .data.landmarks import LandmarkSchema
+if TYPE_CHECKING:  # the schema is passed in; metrics do not depend on the data package
+    from .data.landmarks import LandmarkSchema
 
 NORMALISATIONS = ("bbox", "inter_ocular", "inter_pupil")
 FAILURE_THRESHOLD = 0.08
@@ -90,3 +91,14 @@ def _check_nmes(nmes: np.ndarray) -> np.ndarray:
     if nmes.size == 0:
         raise ValueError("no NME values: the evaluation set is empty")
     return nmes
+
+
+def mean_shape(landmarks: np.ndarray) -> np.ndarray:
+    """The mean ``(N, 2)`` shape of ``(M, N, 2)`` crop landmarks (the mean-shape baseline)."""
+    return np.asarray(landmarks, dtype=np.float64).mean(axis=0)
+
+
+def mean_shape_nme(train_landmarks: np.ndarray, eval_landmarks: np.ndarray) -> float:
+    """Mean NME of predicting the training mean shape for every evaluated face (a baseline)."""
+    guess = np.repeat(mean_shape(train_landmarks)[None], len(eval_landmarks), axis=0)
+    return float(np.mean(nme(guess, eval_landmarks)))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from lotr_gluon.data import jd106
-from lotr_gluon.data.dataset import LandmarkDataset, make_loader, mean_shape
+from lotr_gluon.data.dataset import LandmarkDataset, make_loader
+from lotr_gluon.metrics import mean_shape, mean_shape_nme
 from lotr_gluon.data.landmarks import JD106
 from lotr_gluon.data.samples import Sample
 from lotr_gluon.data.synthetic import write_synthetic_dataset
@@ -54,8 +55,6 @@ def test_empty_dataset_is_an_error():
 
 
 def test_mean_shape_nme_worked_example():
-    from lotr_gluon.data.dataset import mean_shape_nme
-
     # Training faces (0,0)-(4,4) and (2,0)-(6,4): mean shape (1,0)-(5,4).
     train = np.array([[[0.0, 0.0], [4.0, 4.0]], [[2.0, 0.0], [6.0, 4.0]]])
     # Evaluated face (1,3)-(5,7): box 4x4 -> d = 4; both points 3 px off -> NME 3/4.

@@ -68,7 +68,7 @@ def test_reproduce_dry_run_prints_the_full_plan(tmp_path):
 
     write_synthetic_dataset(str(tmp_path / "synth"), 20, seed=3, workers=1, progress=False)
     result = run_tool("reproduce.py", "--suite", "all", "--data", str(tmp_path / "synth"),
-                      "--dry-run", "--no-measure", "--out", str(tmp_path / "runs"))
+                      "--dry-run", "--out", str(tmp_path / "runs"))
     assert result.returncode == 0, result.stderr
     assert "36 runs for table2, table3, table4, layers (full budget)" in result.stdout
     assert "experiments/layers/lotr_r+_L6.yaml" in result.stdout

@@ -32,7 +32,7 @@ def main(argv=None) -> int:
                         help="run folders (with per_image_nme.csv) to overlay in ced.png")
     args = parser.parse_args(argv)
 
-    from lotr_gluon.engine.evaluation_job import run_evaluation
+    from lotr_gluon.deploy.evaluate import run_evaluation
 
     out = args.out or (args.checkpoint if args.checkpoint and os.path.isdir(args.checkpoint)
                        else "eval")

@@ -10,6 +10,7 @@ OUT/BUDGET/NAME; a finished run is never retrained, a partial one is resumed.
 
 Examples:
   python tools/reproduce.py --suite all --data data/synth --dry-run
+  python tools/reproduce.py --suite table4 --budget mini --data data/synth --dry-run --measure
   python tools/reproduce.py --suite table4 --budget mini --data data/synth
   python tools/reproduce.py --suite table2 table3 table4 --budget mini --data data/synth
   python tools/reproduce.py --suite table2 --data /data/jd --gpus 0
@@ -31,9 +32,10 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", default="full", choices=["full", "mini"])
     parser.add_argument("--out", default="runs/reproduce", help="where runs and REPORT.md go")
     parser.add_argument("--dry-run", action="store_true",
-                        help="list the runs, their configs and estimated device hours")
-    parser.add_argument("--no-measure", action="store_true",
-                        help="with --dry-run: skip the throughput timing (no hours)")
+                        help="list the runs and their configs (instant); trains nothing")
+    parser.add_argument("--measure", action="store_true",
+                        help="with --dry-run: then time a training step per model (in a "
+                             "child process) and estimate device hours")
     parser.add_argument("--gpus", default="", help="GPU ids for training (default: CPU)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -51,7 +53,7 @@ def main(argv=None) -> int:
     ctx = parse_devices(args.gpus)
     if args.dry_run:
         print(f"{len(runs)} runs for {', '.join(suites)} ({args.budget} budget):")
-        dry_run(runs, ctx[0], measure=not args.no_measure)
+        dry_run(runs, ctx[0], measure=args.measure)
         return 0
     final = execute(runs, ctx, progress=not args.no_progress)
     report = write_report(runs, suites, os.path.join(args.out, args.budget, "REPORT.md"),

@@ -39,7 +39,7 @@ class SpeedRow:
 def export_random(name: str, out_dir: str, overrides: Optional[Dict] = None,
                   onnx: bool = True) -> ExportedModel:
     """Export ``get_model(name)`` with random weights (speed does not depend on them)."""
-    from .. import get_model
+    from ..model_zoo import get_model
     from ..deploy.export import export_symbol
 
     net = get_model(name, **(overrides or {}))

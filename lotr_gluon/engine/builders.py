@@ -1,10 +1,12 @@
-"""Config -> objects: the model, a dataset split, and a model restored from a checkpoint."""
+"""Config -> objects: the model, its loss, a dataset split, and a model restored from a
+checkpoint."""
 from __future__ import annotations
 
 import os
 from typing import List, Optional, Tuple
 
 import mxnet as mx
+from mxnet import gluon
 
 from ..config import Config, ConfigError, config_from_dict, resolve_split
 from ..data.dataset import LandmarkDataset
@@ -12,6 +14,7 @@ from ..data.formats import FORMATS, scan_dataset
 from ..data.landmarks import LandmarkSchema, get_schema
 from ..data.samples import summarize_problems
 from ..data.transforms import AugmentConfig, FaceCropper
+from ..losses import get_loss
 from ..model_zoo import get_model
 from .checkpoint import load_checkpoint
 
@@ -28,6 +31,21 @@ def build_model(cfg: Config, num_points: int, ctx: Optional[List[mx.Context]] = 
                           f"{cfg.data.format} data has {num_points} points")
     return get_model(cfg.model.name, ctx=ctx, backbone_weights=cfg.model.backbone_weights,
                      **options)
+
+
+def build_loss(cfg: Config, net) -> gluon.HybridBlock:
+    """The loss of ``cfg.loss``, checked against the network it will train."""
+    loss = get_loss(cfg.loss.name, **cfg.loss.options)
+    net_sigma, loss_sigma = getattr(net, "sigma", None), getattr(loss, "sigma", None)
+    if None not in (net_sigma, loss_sigma) and net_sigma != loss_sigma:
+        raise ConfigError(f"model.sigma ({net_sigma}) and loss.sigma ({loss_sigma}) differ: "
+                          f"the decoder would not invert the targets; set both")
+    net_kind = getattr(net, "output_kind", "coordinates")
+    if net_kind != loss.output_kind:
+        raise ConfigError(f"loss {cfg.loss.name} is for {loss.output_kind} outputs but "
+                          f"{cfg.model.name} outputs {net_kind}s (heatmap models: "
+                          f"heatmap_mse / vector_mse)")
+    return loss
 
 
 def dataset_at(path: str, fmt: str, schema: LandmarkSchema, input_size: int,

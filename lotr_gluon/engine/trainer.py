@@ -21,10 +21,11 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from ..config import Config, ConfigError, config_to_dict, dump_config
-from ..data.dataset import make_loader, mean_shape_nme
+from ..data.dataset import make_loader
 from ..fileio import atomic_write_text
 from ..losses import get_loss
-from .builders import build_dataset, build_model, schema_of
+from ..metrics import mean_shape_nme
+from .builders import build_dataset, build_loss, build_model, schema_of
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluator import evaluate, gluon_predictor
 from .optimizer import build_optimizer, build_scheduler
@@ -93,6 +94,23 @@ def parse_devices(gpus: Optional[str]) -> List[mx.Context]:
     return [mx.gpu(i) for i in ids]
 
 
+def check_run_folder(paths: RunPaths, resume: bool) -> None:
+    """A resumed run needs ``last.ckpt``; a new one must not overwrite one."""
+    if resume and not os.path.isfile(paths.last):
+        raise FileNotFoundError(f"--resume {paths.root}: no last.ckpt there to resume from")
+    if not resume and os.path.isfile(paths.last):
+        raise FileExistsError(f"{paths.root} already holds a run (last.ckpt): continue it "
+                              f"with --resume {paths.root}, or train into another --out")
+
+
+def start_amp(ctx: List[mx.Context]) -> None:
+    """float16 mixed precision (GPU only); must run before the network is built."""
+    if any(c.device_type == "cpu" for c in ctx):
+        raise ConfigError("train.amp needs GPUs (--gpus); it is float16 mixed precision")
+    from mxnet.contrib import amp
+    amp.init()
+
+
 class Trainer:
     """Trains ``cfg`` into ``run_dir``; :meth:`fit` runs (or resumes) the whole schedule.
 
@@ -119,86 +137,82 @@ class Trainer:
                  kvstore: str = "device"):
         self.cfg, self.paths = cfg, RunPaths(run_dir)
         self.ctx = ctx or [mx.cpu()]
-        t = cfg.train
         self.kvstore, self.rank, self.num_workers = open_kvstore(kvstore)
         self.chief = self.rank == 0
         self.progress = progress and self.chief
         self.report = report if self.chief else (lambda message: None)
-        if t.batch_size % self.num_workers:
-            raise ConfigError(f"train.batch_size {t.batch_size} (the global batch) is not "
-                              f"divisible by the {self.num_workers} workers")
-        worker_batch = t.batch_size // self.num_workers
-        if t.amp and any(c.device_type == "cpu" for c in self.ctx):
-            raise ConfigError("train.amp needs GPUs (--gpus); it is float16 mixed precision")
-        if resume and not os.path.isfile(self.paths.last):
-            raise FileNotFoundError(f"--resume {run_dir}: no last.ckpt there to resume from")
-        if not resume and os.path.isfile(self.paths.last):
-            raise FileExistsError(f"{run_dir} already holds a run (last.ckpt): continue it with "
-                                  f"--resume {run_dir}, or train into another --out")
-        if t.amp:
-            from mxnet.contrib import amp
-            amp.init()
-        mx.random.seed(t.seed)
-        np.random.seed(t.seed)
+        check_run_folder(self.paths, resume)
+        if cfg.train.amp:
+            start_amp(self.ctx)
+        mx.random.seed(cfg.train.seed)
+        np.random.seed(cfg.train.seed)
         self.schema = schema_of(cfg)
         self.net = build_model(cfg, self.schema.num_points, self.ctx)
-        size = self.net.input_size
-        self.train_set = build_dataset(cfg, "train", size, augment=True, report=self.report)
-        self.val_set = build_dataset(cfg, "val", size, augment=False, report=self.report)
-        if len(self.train_set) < t.batch_size:
-            raise ConfigError(f"train.batch_size {t.batch_size} is larger than the "
-                              f"{len(self.train_set)} training samples")
-        self.train_loader, self.sampler = make_loader(
-            self.train_set, worker_batch, shuffle=True, workers=cfg.data.workers, seed=t.seed,
-            drop_last=True, shard=self.rank, num_shards=self.num_workers)
-        self.val_loader, _ = make_loader(self.val_set, t.batch_size, shuffle=False,
-                                         workers=cfg.data.workers)
-        self.iters_per_epoch = len(self.sampler)
-        optimizer = build_optimizer(t, build_scheduler(t, self.iters_per_epoch))
-        self.loss = get_loss(cfg.loss.name, **cfg.loss.options)
-        net_sigma, loss_sigma = getattr(self.net, "sigma", None), getattr(self.loss, "sigma", None)
-        if None not in (net_sigma, loss_sigma) and net_sigma != loss_sigma:
-            raise ConfigError(f"model.sigma ({net_sigma}) and loss.sigma ({loss_sigma}) differ: "
-                              f"the decoder would not invert the targets; set both")
-        net_kind = getattr(self.net, "output_kind", "coordinates")
-        if net_kind != self.loss.output_kind:
-            raise ConfigError(f"loss {cfg.loss.name} is for {self.loss.output_kind} outputs but "
-                              f"{cfg.model.name} outputs {net_kind}s (heatmap models: "
-                              f"heatmap_mse / vector_mse)")
+        self._build_data()
+        self.loss = build_loss(cfg, self.net)
         self.net.hybridize(static_alloc=True, static_shape=True)
         self.loss.hybridize(static_alloc=True, static_shape=True)
-        self.trainer = gluon.Trainer(self.net.collect_params(), optimizer,
-                                     kvstore=self.kvstore,
-                                     # Several workers: the optimizer runs on the servers and
-                                     # every worker pulls the same weights. With local updates
-                                     # the last parameter's final value differed between
-                                     # workers in some runs (measured, 2 of 5).
-                                     update_on_kvstore=self.num_workers > 1)
-        if t.amp:
-            amp.init_trainer(self.trainer)
+        self.trainer = self._build_gluon_trainer()
         train_landmarks = self.train_set.aligned_landmarks()
         self.mean_shape_nme = mean_shape_nme(train_landmarks, self.val_set.aligned_landmarks())
         self.mean_shape_loss = self._mean_shape_loss(train_landmarks)
         self.start_epoch, self.best = 0, None
         os.makedirs(run_dir, exist_ok=True)
         if resume:
-            distributed = self.num_workers > 1
-            state = load_checkpoint(self.paths.last, self.net,
-                                    None if distributed else self.trainer, self.ctx)
-            self.start_epoch, self.best = state.epoch, state.best_metric
-            if self.chief:
-                self._forget_logged_epochs_after(state.epoch)
-            if distributed:  # the moments lived on the servers; the schedule resumes in place
-                optimizer = self.trainer.optimizer
-                optimizer.begin_num_update = optimizer.num_update = (
-                    state.epoch * self.iters_per_epoch)
-                self.report("note: a distributed job keeps optimizer moments on the servers; "
-                            "they restart from zero on resume (weights and schedule do not)")
-            self.report(f"resumed {run_dir} after epoch {state.epoch}")
+            self._restore()
         elif self.chief:  # a log without last.ckpt: a run stopped before its first checkpoint
             self._forget_logged_epochs_after(0)
         if self.chief:
             atomic_write_text(self.paths.config, dump_config(cfg))
+
+    def _build_data(self) -> None:
+        """The training set (augmented, this worker's shard) and the validation set."""
+        cfg, t, size = self.cfg, self.cfg.train, self.net.input_size
+        if t.batch_size % self.num_workers:
+            raise ConfigError(f"train.batch_size {t.batch_size} (the global batch) is not "
+                              f"divisible by the {self.num_workers} workers")
+        self.train_set = build_dataset(cfg, "train", size, augment=True, report=self.report)
+        self.val_set = build_dataset(cfg, "val", size, augment=False, report=self.report)
+        if len(self.train_set) < t.batch_size:
+            raise ConfigError(f"train.batch_size {t.batch_size} is larger than the "
+                              f"{len(self.train_set)} training samples")
+        self.train_loader, self.sampler = make_loader(
+            self.train_set, t.batch_size // self.num_workers, shuffle=True,
+            workers=cfg.data.workers, seed=t.seed, drop_last=True, shard=self.rank,
+            num_shards=self.num_workers)
+        self.val_loader, _ = make_loader(self.val_set, t.batch_size, shuffle=False,
+                                         workers=cfg.data.workers)
+        self.iters_per_epoch = len(self.sampler)
+
+    def _build_gluon_trainer(self) -> gluon.Trainer:
+        t = self.cfg.train
+        optimizer = build_optimizer(t, build_scheduler(t, self.iters_per_epoch))
+        trainer = gluon.Trainer(self.net.collect_params(), optimizer, kvstore=self.kvstore,
+                                # Several workers: the optimizer runs on the servers and every
+                                # worker pulls the same weights. With local updates the last
+                                # parameter's final value differed between workers in some
+                                # runs (measured, 2 of 5).
+                                update_on_kvstore=self.num_workers > 1)
+        if t.amp:
+            from mxnet.contrib import amp
+            amp.init_trainer(trainer)
+        return trainer
+
+    def _restore(self) -> None:
+        """Weights, optimizer state, epoch and best metric from ``last.ckpt``."""
+        distributed = self.num_workers > 1
+        state = load_checkpoint(self.paths.last, self.net,
+                                None if distributed else self.trainer, self.ctx)
+        self.start_epoch, self.best = state.epoch, state.best_metric
+        if self.chief:
+            self._forget_logged_epochs_after(state.epoch)
+        if distributed:  # the moments lived on the servers; the schedule resumes in place
+            optimizer = self.trainer.optimizer
+            optimizer.begin_num_update = optimizer.num_update = (
+                state.epoch * self.iters_per_epoch)
+            self.report("note: a distributed job keeps optimizer moments on the servers; "
+                        "they restart from zero on resume (weights and schedule do not)")
+        self.report(f"resumed {self.paths.root} after epoch {state.epoch}")
 
     def _forget_logged_epochs_after(self, epoch: int) -> None:
         """Drop log lines of epochs after the checkpoint (``train.checkpoint_every`` > 1 or a

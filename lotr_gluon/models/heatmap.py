@@ -19,10 +19,8 @@ from __future__ import annotations
 
 from mxnet.gluon import HybridBlock, nn
 
+from ..heatmaps import DEFAULT_SIGMA, HEATMAP_STRIDE
 from .backbone import ZERO_INIT_RESIDUAL, Backbone
-
-HEATMAP_STRIDE = 4  # backbone stride 32, upsampled 2 x 2 (deconvs) x 2 (pixel shuffle)
-DEFAULT_SIGMA = 1.5  # Gaussian target width in heatmap cells
 
 
 def _conv_bn_relu(block: nn.HybridSequential, layer: HybridBlock, channels: int) -> None:

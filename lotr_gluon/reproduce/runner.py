@@ -82,7 +82,7 @@ def _measure_speed(run: PlannedRun, report: Report) -> None:
 def execute(runs: Sequence[PlannedRun], ctx: Optional[Sequence[mx.Context]] = None,
             progress: bool = True, report: Report = print) -> Dict[str, str]:
     """Bring every run to ``done`` (or ``diverged``); returns the final status per run."""
-    from ..engine.evaluation_job import run_evaluation
+    from ..deploy.evaluate import run_evaluation
 
     ctx = list(ctx or [mx.cpu()])
     final = {}
@@ -137,36 +137,56 @@ def training_throughput(run: PlannedRun, ctx: mx.Context, iterations: int = 3,
     return iterations * batch / (time.perf_counter() - start)
 
 
-def dry_run(runs: Sequence[PlannedRun], ctx: mx.Context, measure: bool = True,
+def _throughput_job(run: PlannedRun, device_type: str, device_id: int) -> float:
+    return training_throughput(run, mx.Context(device_type, device_id))
+
+
+def throughput_in_child(run: PlannedRun, ctx: mx.Context) -> float:
+    """:func:`training_throughput` in a fresh process, so its memory is returned after."""
+    from concurrent.futures import ProcessPoolExecutor
+    import multiprocessing
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_throughput_job, run, ctx.device_type, ctx.device_id).result()
+
+
+def dry_run(runs: Sequence[PlannedRun], ctx: mx.Context, measure: bool = False,
             report: Report = print) -> List[Dict]:
-    """Print each run, its config and the device hours it would take; returns the rows."""
+    """Print each run and its config at once; with ``measure``, then time one training step
+    per model (each in a child process) and print the device hours. Returns the rows."""
     from ..config import resolve_split
     from ..data.formats import scan_dataset
 
-    speeds: Dict[tuple, float] = {}
     sizes: Dict[str, int] = {}
-    rows, total = [], 0.0
+    rows, configs = [], []
     for run in runs:
         cfg = run.load()
         train_dir = resolve_split(cfg.data, "train")
         if train_dir not in sizes:
             sizes[train_dir] = len(scan_dataset(train_dir, cfg.data.format)[0])
-        key = (cfg.model.name, json.dumps(cfg.model.options, sort_keys=True), cfg.loss.name)
-        if measure and key not in speeds:
-            speeds[key] = training_throughput(run, ctx)
-        images = cfg.train.epochs * sizes[train_dir]
-        hours = images / speeds[key] / 3600 if measure else None
-        total += hours or 0.0
+        configs.append(cfg)
         rows.append({"run": run.name, "status": status(run), "config": run.config_path,
                      "epochs": cfg.train.epochs, "train_images": sizes[train_dir],
-                     "images_per_s": round(speeds.get(key, 0.0), 1), "hours": hours,
+                     "images_per_s": None, "hours": None,
                      "cells": [f"{c.table}:{c.row}:{c.column}" for c in run.cells]})
-        hours_text = f"{hours:7.2f} h" if hours is not None else "      -"
         report(f"{run.name:<20} {status(run):<8} {cfg.model.name:<9} "
                f"{cfg.loss.name:<11} L={cfg.model.options.get('num_layers', 2)} "
-               f"{cfg.train.epochs:>3} ep x {sizes[train_dir]} img  {hours_text}  "
-               f"{run.config_path}")
-    if measure:
-        report(f"total: {len(runs)} runs, about {total:.1f} hours on {ctx} (training only, "
-               f"from {3} timed iterations per model; pass --gpus to estimate GPU hours)")
+               f"{cfg.train.epochs:>3} ep x {sizes[train_dir]} img  {run.config_path}")
+    if not measure:
+        report(f"total: {len(runs)} runs (--measure times one training step per model on "
+               f"{ctx} and adds the hours)")
+        return rows
+    speeds: Dict[str, float] = {}
+    total = 0.0
+    for run, cfg, row in zip(runs, configs, rows):
+        key = f"{cfg.model.name} {json.dumps(cfg.model.options, sort_keys=True)}"
+        if key not in speeds:
+            speeds[key] = throughput_in_child(run, ctx)
+            report(f"timed {key}: {speeds[key]:.1f} training img/s")
+        row["images_per_s"] = round(speeds[key], 1)
+        row["hours"] = row["epochs"] * row["train_images"] / speeds[key] / 3600
+        total += row["hours"]
+        report(f"{run.name:<20} {row['hours']:7.2f} h")
+    report(f"total: {len(runs)} runs, about {total:.1f} hours on {ctx} (training only, "
+           f"from 3 timed iterations per model; pass --gpus to estimate GPU hours)")
     return rows

@@ -1,4 +1,5 @@
-"""What tools/eval.py does: load a model, evaluate a split, write the report and CED plot."""
+"""Evaluate a checkpoint or an exported model on a labelled split (what tools/eval.py does):
+Table-2 lines, ``metrics.json``, per-image NME and the CED plot."""
 from __future__ import annotations
 
 import os
@@ -7,14 +8,16 @@ from typing import Dict, List, Optional
 import mxnet as mx
 import numpy as np
 
-from ..data.dataset import make_loader, mean_shape_nme
+from ..data.dataset import make_loader
 from ..data.formats import FORMATS
 from ..data.landmarks import get_schema
-from ..viz import plot_ced
-from .builders import build_dataset, dataset_at, model_from_checkpoint, schema_of
+from ..engine.builders import build_dataset, dataset_at, model_from_checkpoint, schema_of
+from ..engine.evaluator import (evaluate, gluon_predictor, read_per_image_nme, table2_line,
+                                write_report)
 from ..heatmaps import OutputSpec
-from .evaluator import (evaluate, gluon_predictor, read_per_image_nme, table2_line,
-                        write_report)
+from ..metrics import mean_shape_nme
+from ..viz import plot_ced
+from .exported import find_exported, load_symbol_block
 
 
 def _mean_shape_nme(cfg, input_size: int, eval_landmarks: np.ndarray) -> Optional[float]:
@@ -42,8 +45,6 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
         label = f"{cfg.model.name} ({epochs} ep)"
         spec = OutputSpec.of(net)
     else:
-        from ..deploy.exported import find_exported, load_symbol_block
-
         if not data:
             raise ValueError("--model needs --data: the dataset folder to evaluate")
         model = find_exported(model_dir)
