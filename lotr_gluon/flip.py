@@ -24,6 +24,22 @@ def flip_landmarks(landmarks: np.ndarray, width: float, flip_perm: Sequence[int]
     return out
 
 
+def with_mirrors(images: np.ndarray) -> np.ndarray:
+    """``(B, C, H, W)`` images followed by their left-right mirrors: one ``2B`` batch."""
+    images = np.asarray(images)
+    return np.ascontiguousarray(np.concatenate([images, images[..., ::-1]], axis=0))
+
+
+def merge_mirrored(both: np.ndarray, width: float, flip_perm: Sequence[int]
+                   ) -> Tuple[np.ndarray, np.ndarray]:
+    """Landmarks predicted for :func:`with_mirrors` -> ``(plain, averaged)``: the mirrors'
+    landmarks are mapped back with :func:`flip_landmarks` and averaged with the plain ones."""
+    both = np.asarray(both, dtype=np.float64)
+    batch = both.shape[0] // 2
+    plain, mirrored = both[:batch], both[batch:]
+    return plain, 0.5 * (plain + flip_landmarks(mirrored, width, flip_perm))
+
+
 def predict_with_flip(predict: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
                       flip_perm: Sequence[int], return_plain: bool = False
                       ) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
@@ -35,9 +51,5 @@ def predict_with_flip(predict: Callable[[np.ndarray], np.ndarray], images: np.nd
     no-flip result comes free with the same forward pass.
     """
     images = np.asarray(images)
-    batch, width = images.shape[0], images.shape[-1]
-    both = predict(np.ascontiguousarray(np.concatenate([images, images[..., ::-1]], axis=0)))
-    both = np.asarray(both, dtype=np.float64)
-    plain, mirrored = both[:batch], both[batch:]
-    averaged = 0.5 * (plain + flip_landmarks(mirrored, width, flip_perm))
+    plain, averaged = merge_mirrored(predict(with_mirrors(images)), images.shape[-1], flip_perm)
     return (plain, averaged) if return_plain else averaged

@@ -54,7 +54,7 @@ def test_export_then_import_in_fresh_process(tmp_path):
 
 @pytest.fixture(scope="module")
 def exported_with_onnx(tmp_path_factory):
-    """A random LOTR-M exported for box crops, with both ONNX flavours, and its Gluon twin."""
+    """A random LOTR-M exported for box crops, with both ONNX flavors, and its Gluon twin."""
     pytest.importorskip("onnxruntime")
     out = tmp_path_factory.mktemp("onnx")
     net = lotr_gluon.get_model("lotr_m")
@@ -81,7 +81,7 @@ def test_onnx_matches_gluon_with_dynamic_batch(exported_with_onnx):
         assert _relative_error(got, net(mx.nd.array(x)).asnumpy()) < 1e-4
 
 
-def test_insightface_loads_the_flavour_and_agrees_with_our_predictor(exported_with_onnx):
+def test_insightface_loads_the_flavor_and_agrees_with_our_predictor(exported_with_onnx):
     """insightface's own Landmark class, on its own crop, gives our Predictor's landmarks."""
     insightface = pytest.importorskip("insightface")
     from insightface.app.common import Face as InsightFace
@@ -115,9 +115,9 @@ def test_predictor_backends_agree(exported_with_onnx):
         assert _relative_error(outputs[name], outputs["mxnet-static"]) < 1e-4, name
 
 
-def test_unknown_flavour_and_wrong_size_are_refused(tmp_path):
+def test_unknown_flavor_and_wrong_size_are_refused(tmp_path):
     net = lotr_gluon.get_model("lotr_m")
-    with pytest.raises(ValueError, match="flavour"):
+    with pytest.raises(ValueError, match="flavor"):
         export_symbol(net, str(tmp_path), "lotr_m", onnx=["tflite"])
     small = lotr_gluon.get_model("lotr_m", input_size=128)
     with pytest.raises(ValueError, match="192x192"):  # insightface would route it to ArcFace

@@ -1,4 +1,4 @@
-"""Landmark schemas: flip tables are involutions that map a symmetric face onto itself."""
+"""Landmark schemas: flip tables against the markups, flipping and flip TTA."""
 import numpy as np
 import pytest
 
@@ -8,31 +8,57 @@ from lotr_gluon.flip import flip_landmarks, predict_with_flip
 SCHEMAS = ["jd106", "300w68", "wflw98"]
 
 
-@pytest.mark.parametrize("name", SCHEMAS)
-def test_flip_perm_is_involution(name):
-    perm = np.array(get_schema(name).flip_perm)
-    assert sorted(perm) == list(range(len(perm)))
-    np.testing.assert_array_equal(perm[perm], np.arange(len(perm)))
+def _mirror(*groups):
+    """A flip table from (left, right) runs that mirror each other; other points stay."""
+    return [(a, b) for left, right in groups for a, b in zip(left, right)]
 
 
-def _symmetric_face(schema, width=100.0):
-    """A face whose point i mirrors point perm[i] about x = (width - 1) / 2."""
-    rng = np.random.RandomState(0)
-    pts = np.zeros((schema.num_points, 2))
-    for i, j in enumerate(schema.flip_perm):
-        if i < j:
-            pts[i] = rng.uniform([5, 5], [45, 95])
-            pts[j] = [(width - 1) - pts[i, 0], pts[i, 1]]
-        elif i == j:
-            pts[i] = [(width - 1) / 2, rng.uniform(5, 95)]
-    return pts
+# Written out from each markup's description of its points (not from the package):
+# JD-106 / LaPa, the table in PAPER_FACTS.md: contour 0-32 around the chin 16; eyebrows 33-37 /
+# 42-46 (upper) and 38-41 / 47-50 (lower); nose bridge 51-54 on the axis; lower nose 55-65
+# around 60; eyes 66-73 / 75-82 with centres 74 / 83; lips 84-95 outer (corners 84 / 90),
+# 96-103 inner; pupils 104 / 105.
+JD106_FLIP = ([32 - i for i in range(33)]
+              + [46, 45, 44, 43, 42, 50, 49, 48, 47, 37, 36, 35, 34, 33, 41, 40, 39, 38,
+                 51, 52, 53, 54, 65, 64, 63, 62, 61, 60, 59, 58, 57, 56, 55,
+                 79, 78, 77, 76, 75, 82, 81, 80, 83, 70, 69, 68, 67, 66, 73, 72, 71, 74,
+                 90, 89, 88, 87, 86, 85, 84, 95, 94, 93, 92, 91, 100, 99, 98, 97, 96,
+                 103, 102, 101, 105, 104])
+# iBUG 300-W, 68 points: jaw 0-16, brows 17-21 / 22-26, nose bridge 27-30, nostrils 31-35,
+# eyes 36-41 / 42-47 (clockwise from the outer corner), outer lips 48-59, inner lips 60-67.
+W300_PAIRS = _mirror((range(0, 8), range(16, 8, -1)), (range(17, 22), range(26, 21, -1)),
+                     ((31, 32), (35, 34)), ((36, 37, 38, 39, 40, 41), (45, 44, 43, 42, 47, 46)),
+                     ((48, 49, 50, 55, 56), (54, 53, 52, 59, 58)), ((60, 61, 65), (64, 63, 67)))
+# WFLW, 98 points: contour 0-32, brows 33-41 / 42-50, nose 51-59, eyes 60-67 / 68-75, outer
+# lips 76-87, inner lips 88-95, pupils 96 / 97.
+WFLW_PAIRS = _mirror((range(0, 16), range(32, 16, -1)),
+                     ((33, 34, 35, 36, 37, 38, 39, 40, 41), (46, 45, 44, 43, 42, 50, 49, 48, 47)),
+                     ((55, 56), (59, 58)), (range(60, 65), range(72, 67, -1)),
+                     ((65, 66, 67), (75, 74, 73)), ((76, 77, 78, 83, 84), (82, 81, 80, 87, 86)),
+                     ((88, 89, 93), (92, 91, 95)), ((96,), (97,)))
 
 
-@pytest.mark.parametrize("name", SCHEMAS)
-def test_flipping_a_symmetric_face_gives_the_same_face(name):
-    schema = get_schema(name)
-    face = _symmetric_face(schema)
-    np.testing.assert_allclose(flip_landmarks(face, 100, schema.flip_perm), face)
+def _table(pairs, n):
+    perm = list(range(n))
+    for a, b in pairs:
+        perm[a], perm[b] = b, a
+    return perm
+
+
+@pytest.mark.parametrize("name, expected", [("jd106", JD106_FLIP),
+                                            ("300w68", _table(W300_PAIRS, 68)),
+                                            ("wflw98", _table(WFLW_PAIRS, 98))])
+def test_flip_tables_match_the_markups(name, expected):
+    assert list(get_schema(name).flip_perm) == expected
+
+
+def test_flipping_a_hand_made_face_mirrors_it_and_renumbers_it():
+    # Three points of a 5-point toy markup: 0 and 1 swap under the flip, 2 stays.
+    face = np.array([[[10.0, 20.0], [70.0, 22.0], [40.0, 50.0], [12.0, 80.0], [66.0, 81.0]]])
+    perm = (1, 0, 2, 4, 3)
+    # Mirrored about x = (100 - 1) / 2: x -> 99 - x; then point i takes the name perm[i].
+    expected = np.array([[[29.0, 22.0], [89.0, 20.0], [59.0, 50.0], [33.0, 81.0], [87.0, 80.0]]])
+    np.testing.assert_allclose(flip_landmarks(face, 100, perm), expected)
 
 
 def test_flip_twice_is_identity():

@@ -49,10 +49,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import cv2
-    import numpy as np
 
     from lotr_gluon.attention import cross_attention, map_distance, plot_attention
     from lotr_gluon.data.landmarks import get_schema
+    from lotr_gluon.data.transforms import to_network_input
 
     image = cv2.imread(args.image, cv2.IMREAD_COLOR)
     if image is None:
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
         size = int(model.sidecar["input_size"])
         if args.aligned:
             crop = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-            chw = np.ascontiguousarray(crop[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32)
+            chw = to_network_input(crop)
         else:
             from lotr_gluon.deploy.predictor import Predictor
 

@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--onnx", action="store_true", help="also write NAME.onnx (opset 13)")
     parser.add_argument("--flavor", action="append", choices=["lotr", "insightface"],
-                        help="ONNX flavour(s) with --onnx (default lotr; repeatable)")
+                        help="ONNX flavor(s) with --onnx (default lotr; repeatable)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="with --model: constructor override (e.g. num_points=68)")
     args = parser.parse_args(argv)

@@ -162,27 +162,33 @@ class SplitRow:
 def split_timing(model: ExportedModel, backend: str = DEFAULT_BACKEND, warmup: int = 5,
                  repeat: int = 30) -> List[SplitRow]:
     """Network and post-processing time at batch 1, without and with flip TTA."""
-    from ..flip import flip_landmarks
+    from ..flip import merge_mirrored
     from ..heatmaps import OutputSpec
 
     spec = OutputSpec.from_sidecar(model.sidecar)
-    network = make_runner(model, backend, decode=False)
     size = int(model.sidecar["input_size"])
     crop = np.random.RandomState(0).uniform(0, 255, (1, 3, size, size)).astype(np.float32)
-    pair = np.ascontiguousarray(np.concatenate([crop, crop[..., ::-1]]))
     perm = model.sidecar["flip_perm"]
+    return time_split(model.name, make_runner(model, backend, decode=False), spec.decode,
+                      lambda points: merge_mirrored(points, size, perm)[1], crop,
+                      warmup, repeat)
 
-    def merge(points):
-        return 0.5 * (points[:1] + flip_landmarks(points[1:], size, perm))
+
+def time_split(name: str, network: Callable[[np.ndarray], np.ndarray],
+               decode: Callable[[np.ndarray], np.ndarray],
+               merge: Callable[[np.ndarray], np.ndarray], crop: np.ndarray,
+               warmup: int = 5, repeat: int = 30) -> List[SplitRow]:
+    """Time ``network`` on ``crop`` (no flip) and on it with its mirror (flip), and apart from
+    it the post-processing on the network's output: ``decode``, then ``merge`` with flip."""
+    from ..flip import with_mirrors
 
     rows = []
-    for flip, batch in ((False, crop), (True, pair)):
+    for flip, batch in ((False, crop), (True, with_mirrors(crop))):
         raw = network(batch)
-        post = ((lambda r=raw: merge(spec.decode(r))) if flip
-                else (lambda r=raw: spec.decode(r)))
+        post = ((lambda r=raw: merge(decode(r))) if flip else (lambda r=raw: decode(r)))
         net_t = measure(lambda b=batch: network(b), warmup=warmup, repeat=repeat)
         post_t = measure(post, warmup=warmup, repeat=repeat)
-        rows.append(SplitRow(model.name, flip, round(net_t.mean_ms, 3), round(post_t.mean_ms, 3)))
+        rows.append(SplitRow(name, flip, round(net_t.mean_ms, 3), round(post_t.mean_ms, 3)))
     return rows
 
 

@@ -19,10 +19,10 @@ import json
 import os
 from typing import Callable, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 from ..fileio import atomic_path
+from .align import warp
 from .samples import Sample
 from .transforms import FaceCropper
 
@@ -63,9 +63,7 @@ class CropCache:
             except (OSError, ValueError):  # a damaged file: rebuild it below
                 canvas = None
         if canvas is None:
-            size = self.cropper.canvas_size
-            canvas = cv2.warpAffine(read_photo(index), matrix, (size, size),
-                                    flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            canvas = warp(read_photo(index), matrix, self.cropper.canvas_size)
             with atomic_path(path) as tmp:
                 with open(tmp, "wb") as f:
                     np.save(f, canvas)

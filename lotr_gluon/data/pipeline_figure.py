@@ -11,7 +11,7 @@ from .dataset import item_rng
 from .detector import GroundTruthDetector, get_detector
 from .formats import FORMATS, scan_dataset
 from .landmarks import get_schema
-from .transforms import AugmentConfig, FaceCropper
+from .transforms import AugmentConfig, FaceCropper, from_network_input
 
 
 def _tile(image: np.ndarray, side: int) -> np.ndarray:
@@ -21,10 +21,6 @@ def _tile(image: np.ndarray, side: int) -> np.ndarray:
     canvas = np.zeros((side, side, 3), np.uint8)
     canvas[:resized.shape[0], :resized.shape[1]] = resized
     return canvas
-
-
-def _crop_to_bgr(chw: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(chw.transpose(1, 2, 0)[:, :, ::-1]).clip(0, 255).astype(np.uint8)
 
 
 def draw_pipeline(root: str, out: str, fmt: str = "jd106", num: int = 4, augmented: int = 3,
@@ -54,10 +50,10 @@ def draw_pipeline(root: str, out: str, fmt: str = "jd106", num: int = 4, augment
                 cv2.circle(boxed, (int(round(x)), int(round(y))), 3, (0, 0, 255), -1)
         crop, points = plain(image, sample.landmarks)
         tiles = [_tile(raw, side), _tile(boxed, side),
-                 draw_landmarks(_crop_to_bgr(crop), points, schema.polylines)]
+                 draw_landmarks(from_network_input(crop), points, schema.polylines)]
         for k in range(augmented):
             crop, points = augment(image, sample.landmarks, item_rng(seed, k, index))
-            tiles.append(draw_landmarks(_crop_to_bgr(crop), points, schema.polylines))
+            tiles.append(draw_landmarks(from_network_input(crop), points, schema.polylines))
         rows.append(np.concatenate(tiles, axis=1))
     if not rows:
         raise ValueError(f"{root}: none of the first {num} images could be read")

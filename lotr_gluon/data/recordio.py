@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..fileio import atomic_path, atomic_write_text
-from .align import transform_points
+from .align import transform_points, warp
 from .samples import DatasetError, Problem, Sample
 from .transforms import FaceCropper
 
@@ -43,8 +43,7 @@ def pack_split(samples: List[Sample], cropper: FaceCropper, prefix: str, schema:
         for key, sample in enumerate(tqdm(samples, desc=os.path.basename(rec), unit="face",
                                           disable=None if progress else True)):
             matrix = cropper.canvas_matrix(sample.landmarks, sample.rect)
-            canvas = cv2.warpAffine(read_image(sample.image_path), matrix, (size, size),
-                                    flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            canvas = warp(read_image(sample.image_path), matrix, size)
             ok, encoded = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, quality])
             if not ok:
                 raise DatasetError(sample.image_path, "could not encode the aligned face")

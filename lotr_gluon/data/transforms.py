@@ -20,6 +20,17 @@ from .landmarks import LandmarkSchema
 CANVAS_SCALE = 2  # canvas side / crop side: room for 20 deg, 0.9x zoom and 5% shift
 
 
+
+def to_network_input(bgr: np.ndarray) -> np.ndarray:
+    """An OpenCV ``(H, W, 3)`` BGR image -> the networks' ``(3, H, W)`` float32 RGB input
+    (0..255; the ImageNet normalisation is inside the graph)."""
+    return np.ascontiguousarray(bgr[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32)
+
+
+def from_network_input(chw: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`to_network_input`, rounded to a uint8 BGR image for drawing."""
+    return np.ascontiguousarray(chw.transpose(1, 2, 0)[:, :, ::-1]).clip(0, 255).astype(np.uint8)
+
 @dataclass(frozen=True)
 class AugmentConfig:
     """Training augmentation, applied after alignment (Earp et al. 2021).
@@ -91,7 +102,7 @@ class FaceCropper:
     align : str
         ``five_point``: similarity transform of the five points to the template (the paper);
         ``bbox``: insightface's upright crop of 1.5x the face box (the dataset's rect when it
-        has one, else the landmarks' box), for the insightface ONNX flavour.
+        has one, else the landmarks' box), for the insightface ONNX flavor.
     """
 
     def __init__(self, schema: LandmarkSchema, crop_size: int = 192,
@@ -150,5 +161,4 @@ class FaceCropper:
             points = renamed
         pixels = (jitter_colour(crop, rng, self.augment) if self.augment is not None
                   else crop.astype(np.float32))
-        chw = np.ascontiguousarray(pixels[:, :, ::-1].transpose(2, 0, 1))  # BGR HWC -> RGB CHW
-        return chw, points.astype(np.float32)
+        return to_network_input(pixels), points.astype(np.float32)

@@ -62,13 +62,13 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
         How the crops the network was trained on were cut (see ``FaceCropper``); the
         Predictor cuts its crops the same way.
     onnx : sequence of str
-        ONNX flavours to write as well: ``lotr`` gives ``NAME.onnx`` (what the Predictor's
+        ONNX flavors to write as well: ``lotr`` gives ``NAME.onnx`` (what the Predictor's
         onnxruntime backend loads), ``insightface`` gives ``NAME_insightface.onnx``.
 
     Returns
     -------
     dict
-        Paths of the ``symbol``, ``params`` and ``sidecar`` files and of each ONNX flavour.
+        Paths of the ``symbol``, ``params`` and ``sidecar`` files and of each ONNX flavor.
     """
     schema = schema or schema_with_points(net.num_points)
     if schema.num_points != net.num_points:

@@ -5,7 +5,7 @@ package (19 for onnx 1.14), and its LayerNorm translation then fails the checker
 changed its signature in opset 18). Here the graph is built for opset 13, which every
 onnxruntime since 1.7 runs, and checked as a whole model at that opset.
 
-Two flavours:
+Two flavors:
 
 ``lotr``
     input ``data`` float32 RGB 0..255 ``(B, 3, S, S)`` with a dynamic batch; output
@@ -36,7 +36,7 @@ IR_VERSION = 8  # what onnx 1.14 writes for opset 13 models; onnxruntime >= 1.10
 FLAVORS = ("lotr", "insightface")
 INSIGHTFACE_INPUT = 192
 # insightface's Landmark class reads these prefixes among the first 8 node names as "the graph
-# normalises its own input" and then feeds raw pixels; our flavour must not match them.
+# normalises its own input" and then feeds raw pixels; our flavor must not match them.
 _INSIGHTFACE_PREPROCESSING_PREFIXES = ("Sub", "_minus", "Mul", "_mul", "bn_data")
 
 
@@ -121,18 +121,18 @@ def _onnx_model_bytes(symbol_file: str, params_file: str, input_size: int, flavo
 
 def check_flavors(flavors: Sequence[str], input_size: int, output_kind: str = "coordinates"
                   ) -> None:
-    """Refuse unknown flavours, and the insightface one for a model it would not recognise
+    """Refuse unknown flavors, and the insightface one for a model it would not recognise
     (another input size) or could not use (heatmap or vector outputs)."""
     unknown = set(flavors) - set(FLAVORS)
     if unknown:
-        raise ValueError(f"unknown ONNX flavour(s) {sorted(unknown)}; expected {FLAVORS}")
+        raise ValueError(f"unknown ONNX flavor(s) {sorted(unknown)}; expected {FLAVORS}")
     if "insightface" not in flavors:
         return
     if output_kind != "coordinates":
-        raise ValueError("the insightface flavour needs a coordinate model (LOTR, CNN+FFN); "
+        raise ValueError("the insightface flavor needs a coordinate model (LOTR, CNN+FFN); "
                          f"this one outputs {output_kind}s")
     if input_size != INSIGHTFACE_INPUT:
-        raise ValueError(f"the insightface flavour needs a {INSIGHTFACE_INPUT}x"
+        raise ValueError(f"the insightface flavor needs a {INSIGHTFACE_INPUT}x"
                          f"{INSIGHTFACE_INPUT} model (insightface recognises landmark models "
                          f"by that input size); this one takes {input_size}")
 
@@ -156,7 +156,7 @@ def export_onnx(symbol_file: str, params_file: str, out_file: str, input_size: i
     flavor : str
         ``lotr`` (our contract) or ``insightface`` (see the module docstring).
     batch_size : int, optional
-        A fixed batch; None makes the batch dimension dynamic. The insightface flavour is
+        A fixed batch; None makes the batch dimension dynamic. The insightface flavor is
         always batch 1, as insightface reads the output width from the graph.
 
     Returns

@@ -17,6 +17,7 @@ import numpy as np
 from ..data.align import (BOX_MARGIN, box_transform, estimate_transform, invert,
                           transform_points, warp)
 from ..data.detector import Face, get_detector
+from ..data.transforms import to_network_input
 from ..flip import predict_with_flip
 from .backends import DEFAULT_BACKEND, make_runner
 from .exported import find_exported
@@ -82,7 +83,7 @@ class Predictor:
             matrix = estimate_transform(face.five_points, self.input_size,
                                         template=self.template)
         crop = warp(image, matrix, self.input_size)
-        return np.ascontiguousarray(crop[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32), matrix
+        return to_network_input(crop), matrix
 
     def __call__(self, image: Union[str, np.ndarray]) -> List[FaceLandmarks]:
         if isinstance(image, str):
