@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 import mxnet as mx
 import numpy as np
 
-from .deploy.exported import ExportedModel
+from .deploy.model_files import ExportedModel
 
 # Each decoder layer has self-attention (multiheadattention0) then cross-attention (...1).
 CROSS_ATTENTION = re.compile(r"decoderlayer(\d+)_multiheadattention1_softmax0_output$")

@@ -18,7 +18,7 @@ from typing import Any, Dict, Type
 
 from mxnet.gluon import HybridBlock
 
-from .heatmaps import DEFAULT_SIGMA, HEATMAP_STRIDE
+from .heatmap_codec import DEFAULT_SIGMA, HEATMAP_STRIDE
 
 
 class LandmarkLoss(HybridBlock):
@@ -30,7 +30,7 @@ class LandmarkLoss(HybridBlock):
         Multiplies the error before ``g``; sets the unit of the thresholds (see module doc).
     """
 
-    output_kind = "coordinates"  # what the network's output must be (lotr_gluon.heatmaps)
+    output_kind = "coordinates"  # what the network's output must be (lotr_gluon.heatmap_codec)
 
     def __init__(self, scale: float = 1.0, **kwargs):
         super().__init__(**kwargs)

@@ -75,7 +75,7 @@ def get_model(name: str, ctx: Optional[mx.Context] = None,
     -------
     mxnet.gluon.HybridBlock
         Maps ``(B, 3, S, S)`` float32 RGB 0..255 to ``(B, N, 2)`` crop-pixel coordinates
-        (heatmap models: to maps or vectors, see ``lotr_gluon.heatmaps.OutputSpec``).
+        (heatmap models: to maps or vectors, see ``lotr_gluon.heatmap_codec.OutputSpec``).
     """
     cls, fixed = _lookup(name)
     allowed = model_options(name)

@@ -105,7 +105,7 @@ def test_insightface_loads_the_flavor_and_agrees_with_our_predictor(exported_wit
 
 def test_predictor_backends_agree(exported_with_onnx):
     from lotr_gluon.deploy.backends import BACKENDS, make_runner
-    from lotr_gluon.deploy.exported import find_exported
+    from lotr_gluon.deploy.model_files import find_exported
 
     _, paths = exported_with_onnx
     model = find_exported(os.path.dirname(paths["symbol"]))
@@ -129,7 +129,7 @@ def test_cross_attention_is_the_decoders_and_matches_a_numpy_recomputation(tmp_p
     LOTR-M at 192 px, each map summing to 1, equal to softmax(q k^T / sqrt(d_h)) recomputed
     in numpy from that layer's own weights and inputs."""
     from lotr_gluon.attention import cross_attention
-    from lotr_gluon.deploy.exported import find_exported
+    from lotr_gluon.deploy.model_files import find_exported
 
     net = lotr_gluon.get_model("lotr_m", num_layers=1, dropout=0.0)
     x = np.random.RandomState(3).uniform(0, 255, (2, 3, 192, 192)).astype(np.float32)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import lotr_gluon
-from lotr_gluon.heatmaps import (OutputSpec, decode_heatmaps, decode_vectors,
+from lotr_gluon.heatmap_codec import (OutputSpec, decode_heatmaps, decode_vectors,
                                  gaussian_heatmaps, gaussian_vectors, to_cells, to_pixels)
 from lotr_gluon.losses import get_loss
 
@@ -102,7 +102,7 @@ def test_heatmap_export_decodes_in_every_backend(tmp_path):
     pytest.importorskip("onnxruntime")
     from lotr_gluon.deploy.backends import BACKENDS, make_runner
     from lotr_gluon.deploy.export import export_symbol
-    from lotr_gluon.deploy.exported import find_exported
+    from lotr_gluon.deploy.model_files import find_exported
 
     net = lotr_gluon.get_model("heatmap_m")
     x = np.random.RandomState(4).uniform(0, 255, (2, 3, 192, 192)).astype(np.float32)

@@ -1,7 +1,7 @@
 """Package structure: imports flow one way, and numpy-only modules do not start MXNet.
 
 The layers, top to bottom: tools -> reproduce / benchmark -> deploy -> engine -> config ->
-data / models / losses -> core helpers (metrics, flip, heatmaps, fileio, viz). An import
+data / models / losses -> core helpers (metrics, flip, heatmap_codec, fileio, viz). An import
 inside a function counts as much as one at the top of a file: it is still a dependency. An
 import under ``if TYPE_CHECKING:`` does not (it never runs).
 """
@@ -133,7 +133,7 @@ def test_lower_layers_do_not_import_higher_ones():
         "losses": {"engine", "deploy", "data", "models", "config"},
         "metrics": {"engine", "deploy", "data", "models", "losses", "config"},
         "flip": {"engine", "deploy", "data", "models", "losses", "config"},
-        "heatmaps": {"engine", "deploy", "data", "models", "losses", "config"},
+        "heatmap_codec": {"engine", "deploy", "data", "models", "losses", "config"},
         "fileio": {"engine", "deploy", "data", "models", "losses", "config"},
     }
     wrong = [edge for unit, banned in forbidden.items()
@@ -143,7 +143,7 @@ def test_lower_layers_do_not_import_higher_ones():
 
 
 def test_numpy_only_modules_do_not_start_mxnet():
-    code = ("import sys; import lotr_gluon.metrics, lotr_gluon.flip, lotr_gluon.heatmaps, "
+    code = ("import sys; import lotr_gluon.metrics, lotr_gluon.flip, lotr_gluon.heatmap_codec, "
             "lotr_gluon.data.align, lotr_gluon.data.landmarks, lotr_gluon.fileio; "
             "print(sorted(m for m in sys.modules if m == 'mxnet' or m.startswith('mxnet.')))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -24,7 +24,7 @@ from lotr_gluon.cli import run_main
 
 
 def _exported(path: str, scratch: str):
-    from lotr_gluon.deploy.exported import find_exported
+    from lotr_gluon.deploy.model_files import find_exported
 
     if os.path.isdir(path) and not any(f.endswith(".ckpt") for f in os.listdir(path)):
         return find_exported(path)

@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     parser.add_argument("--require", action="store_true", help="exit 1 when the bar is missed")
     args = parser.parse_args(argv)
 
-    from lotr_gluon.engine.demo_report import summarize_run
+    from lotr_gluon.demo_report import summarize_run
 
     text, passed = summarize_run(args.run_dir, args.factor)
     print(text)

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from ..deploy.backends import BACKENDS, DEFAULT_BACKEND, make_runner
-from ..deploy.exported import ExportedModel, find_exported
+from ..deploy.model_files import ExportedModel, find_exported
 from ..flip import predict_with_flip
 from .timing import Timing, measure
 
@@ -163,7 +163,7 @@ def split_timing(model: ExportedModel, backend: str = DEFAULT_BACKEND, warmup: i
                  repeat: int = 30) -> List[SplitRow]:
     """Network and post-processing time at batch 1, without and with flip TTA."""
     from ..flip import merge_mirrored
-    from ..heatmaps import OutputSpec
+    from ..heatmap_codec import OutputSpec
 
     spec = OutputSpec.from_sidecar(model.sidecar)
     size = int(model.sidecar["input_size"])

@@ -37,13 +37,13 @@ def benchmark_loader(root: str, fmt: str = "jd106", workers: int = 2, batch_size
     The first epoch is a warm-up (worker start, and with ``cache`` the filling of a
     temporary crop cache); the second is timed. ``fmt`` may be a ``*_rec`` pack.
     """
-    from ..data.dataset import make_loader
-    from ..engine.builders import dataset_at
+    from ..data.dataset import make_loader, open_dataset
 
     schema = get_schema(FORMATS[fmt].schema)
     with tempfile.TemporaryDirectory(prefix="lotr-cache-") as cache_dir:
-        dataset = dataset_at(root, fmt, schema, input_size, DEFAULT_FACE_FRACTION, AugmentConfig(),
-                             report=report, cache_dir=cache_dir if cache else None)
+        dataset = open_dataset(root, fmt, schema, input_size, DEFAULT_FACE_FRACTION,
+                               AugmentConfig(), report=report,
+                               cache_dir=cache_dir if cache else None)
         size = min(len(dataset), batches * batch_size)
         dataset.samples = dataset.samples[:size]
         loader, sampler = make_loader(dataset, batch_size, shuffle=True, workers=workers)

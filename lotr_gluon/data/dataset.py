@@ -12,9 +12,10 @@ import numpy as np
 from mxnet import gluon
 
 from .crop_cache import CropCache
-from .formats import read_image_file
-from .samples import DatasetError, Sample
-from .transforms import FaceCropper
+from .formats import FORMATS, read_image_file, scan_dataset
+from .landmarks import LandmarkSchema
+from .samples import DatasetError, Sample, summarize_problems
+from .transforms import AugmentConfig, FaceCropper
 
 Key = Union[int, Tuple[int, int]]
 
@@ -127,3 +128,16 @@ def make_loader(dataset: LandmarkDataset, batch_size: int, shuffle: bool, worker
     loader = gluon.data.DataLoader(dataset, batch_sampler=sampler, num_workers=workers,
                                    thread_pool=False)
     return loader, sampler
+
+
+def open_dataset(path: str, fmt: str, schema: LandmarkSchema, input_size: int,
+               face_fraction: float, augment: Optional[AugmentConfig] = None, seed: int = 0,
+               report=print, align: str = "five_point", cache_dir: Optional[str] = None
+               ) -> LandmarkDataset:
+    """Scan and validate the dataset at ``path``; unusable samples are skipped, summarised."""
+    samples, problems = scan_dataset(path, fmt)
+    if problems:
+        report(f"{path}: " + summarize_problems(problems, len(samples)))
+    cropper = FaceCropper(schema, input_size, face_fraction, augment, align)
+    return LandmarkDataset(samples, cropper, seed=seed, cache_dir=cache_dir,
+                           read_image=FORMATS[fmt].image_reader())

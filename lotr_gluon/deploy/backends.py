@@ -23,8 +23,8 @@ from typing import Callable, Optional
 import mxnet as mx
 import numpy as np
 
-from ..heatmaps import OutputSpec
-from .exported import ExportedModel, load_symbol_block
+from ..heatmap_codec import OutputSpec
+from .model_files import ExportedModel, load_symbol_block
 from .onnx_export import onnx_session, run_onnx
 
 BACKENDS = ("mxnet", "mxnet-static", "onnxruntime")

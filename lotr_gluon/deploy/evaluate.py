@@ -8,16 +8,16 @@ from typing import Dict, List, Optional
 import mxnet as mx
 import numpy as np
 
-from ..data.dataset import make_loader
+from ..data.dataset import make_loader, open_dataset
 from ..data.formats import FORMATS
 from ..data.landmarks import get_schema
-from ..engine.builders import build_dataset, dataset_at, model_from_checkpoint, schema_of
+from ..engine.builders import build_dataset, model_from_checkpoint, schema_of
 from ..engine.evaluator import (evaluate, gluon_predictor, read_per_image_nme, table2_line,
                                 write_report)
-from ..heatmaps import OutputSpec
+from ..heatmap_codec import OutputSpec
 from ..metrics import mean_shape_nme
 from ..viz import plot_ced
-from .exported import find_exported, load_symbol_block
+from .model_files import find_exported, load_symbol_block
 
 
 def _mean_shape_nme(cfg, input_size: int, eval_landmarks: np.ndarray) -> Optional[float]:
@@ -52,8 +52,8 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
         schema = get_schema(model.sidecar.get("schema", "jd106"))
         fmt = fmt or next((k for k, v in FORMATS.items() if v.schema == schema.name), "jd106")
         face_fraction = model.sidecar["face_fraction"]
-        dataset = dataset_at(data, fmt, schema, model.sidecar["input_size"], face_fraction,
-                             report=report, align=model.sidecar.get("align", "five_point"))
+        dataset = open_dataset(data, fmt, schema, model.sidecar["input_size"], face_fraction,
+                               report=report, align=model.sidecar.get("align", "five_point"))
         cfg, label = None, model.name
         spec = OutputSpec.from_sidecar(model.sidecar)
     loader, _ = make_loader(dataset, batch_size, shuffle=False)

@@ -15,7 +15,7 @@ from .._version import __version__
 from ..data.align import BOX_MARGIN, DEFAULT_FACE_FRACTION, face_template
 from ..data.landmarks import REGISTRY, LandmarkSchema, get_schema
 from ..fileio import atomic_path, atomic_write_text
-from ..heatmaps import OutputSpec
+from ..heatmap_codec import OutputSpec
 from .onnx_export import check_flavors, export_onnx
 
 
@@ -34,8 +34,8 @@ def sidecar_for(name: str, net: gluon.HybridBlock, schema: LandmarkSchema,
     size = net.input_size
     spec = OutputSpec.of(net)
     output = {"coordinates": "(B, N, 2) x, y in crop pixels",
-              "heatmap": "(B, N, H, W) heatmaps; decode with lotr_gluon.heatmaps",
-              "vector": "(B, N, W + H) x then y vectors; decode with lotr_gluon.heatmaps"}
+              "heatmap": "(B, N, H, W) heatmaps; decode with lotr_gluon.heatmap_codec",
+              "vector": "(B, N, W + H) x then y vectors; decode with lotr_gluon.heatmap_codec"}
     return {"model": name, "num_points": net.num_points, "input_size": size,
             "input": "float32 RGB 0..255, NCHW", "input_name": "data",
             "output": output[spec.kind], **spec.to_dict(),

@@ -20,7 +20,7 @@ from ..data.detector import Face, get_detector
 from ..data.transforms import to_network_input
 from ..flip import predict_with_flip
 from .backends import DEFAULT_BACKEND, make_runner
-from .exported import find_exported
+from .model_files import find_exported
 
 @dataclass(frozen=True)
 class FaceLandmarks:

@@ -9,11 +9,9 @@ import mxnet as mx
 from mxnet import gluon
 
 from ..config import Config, ConfigError, config_from_dict, resolve_split
-from ..data.dataset import LandmarkDataset
-from ..data.formats import FORMATS, scan_dataset
+from ..data.dataset import LandmarkDataset, open_dataset
+from ..data.formats import FORMATS
 from ..data.landmarks import LandmarkSchema, get_schema
-from ..data.samples import summarize_problems
-from ..data.transforms import AugmentConfig, FaceCropper
 from ..losses import get_loss
 from ..model_zoo import get_model
 from .checkpoint import load_checkpoint
@@ -48,23 +46,10 @@ def build_loss(cfg: Config, net) -> gluon.HybridBlock:
     return loss
 
 
-def dataset_at(path: str, fmt: str, schema: LandmarkSchema, input_size: int,
-               face_fraction: float, augment: Optional[AugmentConfig] = None, seed: int = 0,
-               report=print, align: str = "five_point", cache_dir: Optional[str] = None
-               ) -> LandmarkDataset:
-    """Scan and validate the dataset at ``path``; unusable samples are skipped, summarised."""
-    samples, problems = scan_dataset(path, fmt)
-    if problems:
-        report(f"{path}: " + summarize_problems(problems, len(samples)))
-    cropper = FaceCropper(schema, input_size, face_fraction, augment, align)
-    return LandmarkDataset(samples, cropper, seed=seed, cache_dir=cache_dir,
-                           read_image=FORMATS[fmt].image_reader())
-
-
 def build_dataset(cfg: Config, split: str, input_size: int, augment: bool,
                   path: Optional[str] = None, report=print) -> LandmarkDataset:
-    """One split of ``cfg`` (or ``path`` read as ``cfg.data.format``), see :func:`dataset_at`."""
-    return dataset_at(path or resolve_split(cfg.data, split), cfg.data.format, schema_of(cfg),
+    """One split of ``cfg`` (or ``path`` read as ``cfg.data.format``), see :func:`open_dataset`."""
+    return open_dataset(path or resolve_split(cfg.data, split), cfg.data.format, schema_of(cfg),
                       input_size, cfg.data.face_fraction,
                       cfg.data.augment if augment else None, cfg.train.seed, report,
                       cfg.data.align, cfg.data.cache_dir)

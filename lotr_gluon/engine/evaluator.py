@@ -12,7 +12,7 @@ import numpy as np
 
 from ..fileio import atomic_path, atomic_write_text
 from ..flip import predict_with_flip
-from ..heatmaps import OutputSpec
+from ..heatmap_codec import OutputSpec
 from ..metrics import FAILURE_THRESHOLD, auc, failure_rate, nme
 
 Predict = Callable[[np.ndarray], np.ndarray]  # (B, 3, S, S) float32 -> (B, N, 2)

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import mxnet as mx
-from mxnet import gluon
 
 from ..config import TrainConfig
 

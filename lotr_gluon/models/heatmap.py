@@ -13,13 +13,13 @@ Table 3's sizes (12.16 / 94.10 MB) cannot both hold with those counts: at 4 byte
 parameter they imply 3.19M / 24.67M trainable parameters, more than the Params column itself.
 
 The network outputs maps, not coordinates: decoding (argmax + DARK) is post-processing in
-:mod:`lotr_gluon.heatmaps`, which the evaluator, exporter, Predictor and benchmark apply.
+:mod:`lotr_gluon.heatmap_codec`, which the evaluator, exporter, Predictor and benchmark apply.
 """
 from __future__ import annotations
 
 from mxnet.gluon import HybridBlock, nn
 
-from ..heatmaps import DEFAULT_SIGMA, HEATMAP_STRIDE
+from ..heatmap_codec import DEFAULT_SIGMA, HEATMAP_STRIDE
 from .backbone import ZERO_INIT_RESIDUAL, Backbone
 
 

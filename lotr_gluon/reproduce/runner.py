@@ -70,7 +70,7 @@ def _measure_speed(run: PlannedRun, report: Report) -> None:
     from ..benchmark.inference import benchmark_backends
     from ..deploy.backends import DEFAULT_BACKEND
     from ..deploy.export import export_checkpoint
-    from ..deploy.exported import find_exported
+    from ..deploy.model_files import find_exported
 
     export_dir = os.path.join(run.run_dir, "export")
     export_checkpoint(run.run_dir, export_dir)
