@@ -17,9 +17,10 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 SERVER_COMMAND = [sys.executable, "-c", "import mxnet"]
+SSH_OPTIONS = ("-o", "StrictHostKeyChecking=no")
 
 
 def free_port() -> int:
@@ -41,6 +42,9 @@ class Job:
 
     workers: List[subprocess.Popen] = field(default_factory=list)
     others: List[subprocess.Popen] = field(default_factory=list)  # scheduler and servers
+    # (host, pid file) of each process started through ssh: ending the local ssh client
+    # does not end the remote process, so stop() ends it through its pid file.
+    remote: List[Tuple[str, str]] = field(default_factory=list)
 
     def wait(self, timeout: Optional[float] = None, grace: float = 20.0) -> int:
         deadline = None if timeout is None else time.time() + timeout
@@ -61,7 +65,15 @@ class Job:
             self.stop()
 
     def stop(self) -> None:
-        """Terminate whatever still runs (a failed worker leaves the servers waiting)."""
+        """Terminate whatever still runs (a failed worker leaves the servers waiting), here
+        and on the remote hosts."""
+        for host, pid_file in self.remote:
+            quoted = shlex.quote(pid_file)
+            subprocess.run(["ssh", *SSH_OPTIONS, host,
+                            f"test -f {quoted} && kill -TERM $(cat {quoted}) 2>/dev/null; "
+                            f"rm -f {quoted}"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        self.remote = []
         for proc in self.workers + self.others:
             if proc.poll() is None:
                 try:
@@ -91,21 +103,31 @@ def launch_local(command: Sequence[str], num_workers: int, num_servers: int = 1,
     """
     if num_workers < 1 or num_servers < 1:
         raise ValueError("a job needs at least one worker and one server")
-    base = {**os.environ, **(env or {}),
-            **ps_environment(host, free_port(), num_workers, num_servers),
-            "DMLC_NODE_HOST": host}
-    base.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    threads = str(max(1, (os.cpu_count() or 1) // num_workers))
+    ps_env = ps_environment(host, free_port(), num_workers, num_servers)
+    given = {**os.environ, **(env or {})}
+    threads = max(1, (os.cpu_count() or 1) // num_workers)
+    environment = lambda role: {**given, **role_environment(ps_env, role, host, given,  # noqa
+                                                             threads)}
     job = Job()
-    server_env = {**base, "OMP_NUM_THREADS": base.get("OMP_NUM_THREADS", "1")}
-    job.others.append(_start(SERVER_COMMAND, {**server_env, "DMLC_ROLE": "scheduler"}))
-    for _ in range(num_servers):
-        job.others.append(_start(SERVER_COMMAND, {**server_env, "DMLC_ROLE": "server"}))
+    for role in ["scheduler"] + ["server"] * num_servers:
+        job.others.append(_start(SERVER_COMMAND, environment(role)))
     for _ in range(num_workers):
-        worker_env = {**base, "DMLC_ROLE": "worker"}
-        worker_env.setdefault("OMP_NUM_THREADS", threads)
-        job.workers.append(_start(command, worker_env))
+        job.workers.append(_start(command, environment("worker")))
     return job
+
+
+def role_environment(ps_env: Dict[str, str], role: str, host: str, given: Dict[str, str],
+                     worker_threads: Optional[int] = None) -> Dict[str, str]:
+    """The variables one process of the job gets, wherever it runs: the scheduler's address,
+    its role, the address others reach it at, and OpenMP settings unless ``given`` has them:
+    threads wait passively; servers and the scheduler use 1 thread, workers
+    ``worker_threads`` (None: left to the host, where ``import lotr_gluon`` uses its cores)."""
+    out = {**ps_env, "DMLC_ROLE": role, "DMLC_NODE_HOST": host,
+           "OMP_WAIT_POLICY": given.get("OMP_WAIT_POLICY", "PASSIVE")}
+    threads = worker_threads if role == "worker" else 1
+    if "OMP_NUM_THREADS" in given or threads is not None:
+        out["OMP_NUM_THREADS"] = given.get("OMP_NUM_THREADS", str(threads))
+    return out
 
 
 def read_hosts(path: str) -> List[str]:
@@ -120,12 +142,22 @@ def read_hosts(path: str) -> List[str]:
     return hosts
 
 
-def ssh_command(host: str, workdir: str, env: Dict[str, str], command: Sequence[str]
-                ) -> List[str]:
-    """``ssh HOST 'cd WORKDIR && K=V ... COMMAND'``."""
+def ssh_command(host: str, workdir: str, env: Dict[str, str], command: Sequence[str],
+                pid_file: str) -> List[str]:
+    """``ssh HOST 'cd WORKDIR && echo $$ > PID_FILE && exec env K=V ... COMMAND'``: the
+    command takes the remote shell's pid, so the pid file names it for :meth:`Job.stop`."""
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
-    remote = f"cd {shlex.quote(workdir)} && {exports} {shlex.join(command)}"
-    return ["ssh", "-o", "StrictHostKeyChecking=no", host, remote]
+    remote = (f"cd {shlex.quote(workdir)} && echo $$ > {shlex.quote(pid_file)} && "
+              f"exec env {exports} {shlex.join(command)}")
+    return ["ssh", *SSH_OPTIONS, host, remote]
+
+
+def server_command(worker_command: Sequence[str]) -> List[str]:
+    """``PYTHON -c "import mxnet"`` with the interpreter the workers use (their ``.venv``),
+    or this one when the worker command does not start with a Python."""
+    first = worker_command[0] if worker_command else ""
+    python = first if os.path.basename(first).startswith("python") else sys.executable
+    return [python, "-c", "import mxnet"]
 
 
 def launch_ssh(command: Sequence[str], hosts: Sequence[str], num_workers: int,
@@ -134,17 +166,21 @@ def launch_ssh(command: Sequence[str], hosts: Sequence[str], num_workers: int,
 
     Every host needs the same checkout at ``workdir`` with its ``.venv``, and the data at the
     same path (or a shared file system, which also lets workers resume from one run folder).
+    Remote processes get the environment :func:`launch_local` gives local ones, and
+    :meth:`Job.stop` ends them.
     """
-    ps_env = ps_environment(scheduler_host, free_port(), num_workers, num_servers)
+    port = free_port()
+    ps_env = ps_environment(scheduler_host, port, num_workers, num_servers)
     job = Job()
-    job.others.append(_start(SERVER_COMMAND,
-                             {**os.environ, **ps_env, "DMLC_ROLE": "scheduler"}))
-    for i in range(num_servers):
-        job.others.append(_start(ssh_command(hosts[i % len(hosts)], workdir,
-                                             {**ps_env, "DMLC_ROLE": "server"},
-                                             ["python", "-c", "import mxnet"]), dict(os.environ)))
-    for i in range(num_workers):
-        job.workers.append(_start(ssh_command(hosts[i % len(hosts)], workdir,
-                                              {**ps_env, "DMLC_ROLE": "worker"}, command),
-                                  dict(os.environ)))
+    job.others.append(_start(SERVER_COMMAND, {**os.environ, **role_environment(
+        ps_env, "scheduler", scheduler_host, os.environ)}))
+    roles = ([("server", server_command(command), i) for i in range(num_servers)]
+             + [("worker", list(command), i) for i in range(num_workers)])
+    for role, argv, i in roles:
+        host = hosts[i % len(hosts)]
+        pid_file = f"/tmp/lotr-launch-{port}-{role}{i}.pid"
+        env = role_environment(ps_env, role, host, {})
+        proc = _start(ssh_command(host, workdir, env, argv, pid_file), dict(os.environ))
+        (job.workers if role == "worker" else job.others).append(proc)
+        job.remote.append((host, pid_file))
     return job
