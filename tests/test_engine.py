@@ -12,6 +12,7 @@ import time
 import mxnet as mx
 import numpy as np
 import pytest
+from mxnet import autograd
 
 from lotr_gluon.config import load_config
 from lotr_gluon.data.synthetic import write_synthetic_dataset
@@ -107,6 +108,53 @@ def test_several_devices_split_the_batch_and_keep_one_set_of_weights(synth, tmp_
             continue  # BatchNorm statistics are per device, as in any data-parallel run
         first, second = (d.asnumpy() for d in param.list_data())
         np.testing.assert_array_equal(first, second, err_msg=name)
+
+
+def test_two_devices_sum_the_gradients_their_halves_give_on_one_device(synth, tmp_path):
+    """The multi-device step against an independent one-device reference: each half of the
+    batch forward and backward on its own (BatchNorm sees that half, as each device does),
+    gradients added. After the kvstore's reduction both devices hold that sum."""
+    from lotr_gluon.engine.builders import build_model
+    from lotr_gluon.losses import get_loss
+
+    cfg = _cfg(synth, "train.epochs=1", "model.dropout=0.0")
+    trainer = Trainer(cfg, str(tmp_path / "two"), ctx=[mx.cpu(0), mx.cpu(1)], progress=False,
+                      report=lambda _: None)
+    reference = build_model(cfg, trainer.schema.num_points, [mx.cpu()])
+    images, targets = next(iter(trainer.train_loader))
+    assert images.shape[0] == 8
+    for net, ctx in ((reference, mx.cpu()), (trainer.net, mx.cpu(0))):
+        net(images[:1].as_in_context(ctx))  # finish deferred initialisation (predict mode)
+    for (name, mine), (_, theirs) in zip(sorted(reference._collect_params_with_prefix().items()),
+                                         sorted(trainer.net._collect_params_with_prefix().items())):
+        mine.set_data(theirs.data(mx.cpu(0)).copy())
+
+    trainer._loss_and_backward(images, targets)
+    trainer.trainer.allreduce_grads()
+
+    params = reference.collect_params()
+    for param in params.values():
+        if param.grad_req != "null":  # constants (pixel mean, position table) stay as they are
+            param.grad_req = "add"
+    params.zero_grad()
+    # The same static graph as the trainer's: an imperative reference differs by float32
+    # round-off of another summation order (1e-4 on gradients of 1e2 that cancel to 1e-2).
+    reference.hybridize(static_alloc=True, static_shape=True)
+    loss = get_loss(cfg.loss.name, **cfg.loss.options)
+    for half in (slice(0, 4), slice(4, 8)):
+        with autograd.record():
+            value = loss(reference(images[half]), targets[half])
+        value.backward()
+    compared = 0
+    for name, param in sorted(trainer.net._collect_params_with_prefix().items()):
+        if param.grad_req == "null":
+            continue
+        expected = reference._collect_params_with_prefix()[name].grad().asnumpy()
+        for grad in param.list_grad():
+            np.testing.assert_allclose(grad.asnumpy(), expected, rtol=1e-4,
+                                       atol=1e-5 * np.abs(expected).max() + 1e-7, err_msg=name)
+        compared += 1
+    assert compared > 100
 
 
 def test_kvstore_names_are_checked_and_dist_needs_the_launcher(synth, tmp_path):
