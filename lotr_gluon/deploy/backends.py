@@ -23,6 +23,7 @@ from typing import Callable, Optional
 import mxnet as mx
 import numpy as np
 
+from ..gpu_support import check_gpus
 from ..heatmap_codec import OutputSpec
 from .model_files import ExportedModel, load_symbol_block
 from .onnx_export import onnx_session, run_onnx
@@ -49,6 +50,8 @@ def make_runner(model: ExportedModel, backend: str = DEFAULT_BACKEND,
         network = lambda crops: run_onnx(session, crops)  # noqa: E731
     else:
         ctx = ctx or mx.cpu()
+        if ctx.device_type == "gpu":
+            check_gpus([ctx.device_id])
         net = load_symbol_block(model, ctx, onednn=backend == "mxnet")
         network = lambda crops: net(mx.nd.array(crops, ctx=ctx)).asnumpy()  # noqa: E731
     spec = OutputSpec.from_sidecar(model.sidecar)

