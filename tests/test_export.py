@@ -160,3 +160,42 @@ def test_cross_attention_is_the_decoders_and_matches_a_numpy_recomputation(tmp_p
     np.testing.assert_allclose(attention.sum(axis=(-1, -2)), 1.0, atol=1e-5)
     np.testing.assert_allclose(attention.reshape(weights.shape), weights, atol=1e-5)
     assert _relative_error(points, expected_points) < 1e-5
+
+
+@pytest.mark.parametrize("name", [
+    "lotr_m", "lotr_m+", "cnn_ffn_m", "heatmap_m", "heatmap_m_vec",
+    *(pytest.param(name, marks=pytest.mark.slow)  # ResNet50: 10 s each
+      for name in ("lotr_r+", "cnn_ffn_r", "heatmap_r", "heatmap_r_vec"))])
+def test_opencv_dnn_loads_every_export_and_matches_onnxruntime_and_mxnet(name, tmp_path):
+    """Issue 18: cv2.dnn (no MXNet, no onnxruntime) runs each model's ONNX file, both flavors
+    where the model has them, and gives onnxruntime's and the Gluon model's numbers."""
+    pytest.importorskip("onnxruntime")
+    from lotr_gluon.deploy.onnx_export import onnx_session, opencv_net, run_onnx, run_opencv
+
+    coordinates = name.startswith(("lotr", "cnn"))
+    size = 192 if coordinates else 96  # the insightface flavor needs 192
+    net = lotr_gluon.get_model(name, input_size=size)
+    x = np.random.RandomState(3).uniform(0, 255, (2, 3, size, size)).astype(np.float32)
+    gluon_out = net(mx.nd.array(x)).asnumpy()
+    flavors = ["lotr", "insightface"] if coordinates else ["lotr"]
+    paths = export_symbol(net, str(tmp_path), name, trained=False, align="bbox", onnx=flavors)
+    got = run_opencv(opencv_net(paths["onnx"]), x)
+    assert got.shape == gluon_out.shape
+    assert _relative_error(got, run_onnx(onnx_session(paths["onnx"]), x)) < 1e-4
+    assert _relative_error(got, gluon_out) < 1e-4
+    if coordinates:
+        normalised = (x[:1] - 127.5) / 128.0  # insightface's input convention
+        got = run_opencv(opencv_net(paths["onnx_insightface"]), normalised)
+        theirs = run_onnx(onnx_session(paths["onnx_insightface"]), normalised)
+        assert got.shape == (1, 2 * net.num_points)
+        assert _relative_error(got, theirs) < 1e-4
+
+
+def test_opencv_refuses_a_file_it_cannot_read_in_one_line(tmp_path):
+    from lotr_gluon.deploy.onnx_export import opencv_net
+
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx model")
+    with pytest.raises(ValueError, match=r"broken.onnx: OpenCV .* cannot load it") as info:
+        opencv_net(str(broken))
+    assert "\n" not in str(info.value)

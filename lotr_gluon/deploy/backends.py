@@ -7,6 +7,9 @@
     the same graph without the oneDNN partitioning (for comparison; what a GPU runs).
 ``onnxruntime``
     ``NAME.onnx`` from ``tools/export.py --onnx`` on onnxruntime's CPU provider.
+``opencv``
+    the same ``NAME.onnx`` in OpenCV's DNN module (``cv2.dnn``): no MXNet and no onnxruntime
+    in the loop, as a C++ or Python OpenCV deployment runs it.
 
 For inference on CPU, start the process with ``MXNET_ENGINE_TYPE=NaiveEngine`` (it must be
 set before mxnet is imported; tools/predict.py and tools/benchmark.py do). Measured on 2
@@ -26,9 +29,9 @@ import numpy as np
 from ..gpu_support import check_gpus
 from ..heatmap_codec import OutputSpec
 from .model_files import ExportedModel, load_symbol_block
-from .onnx_export import onnx_session, run_onnx
+from .onnx_export import onnx_session, opencv_net, run_onnx, run_opencv
 
-BACKENDS = ("mxnet", "mxnet-static", "onnxruntime")
+BACKENDS = ("mxnet", "mxnet-static", "onnxruntime", "opencv")
 DEFAULT_BACKEND = "mxnet"
 Runner = Callable[[np.ndarray], np.ndarray]
 
@@ -42,12 +45,16 @@ def make_runner(model: ExportedModel, backend: str = DEFAULT_BACKEND,
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
-    if backend == "onnxruntime":
+    if backend in ("onnxruntime", "opencv"):
         if model.onnx is None:
             raise FileNotFoundError(f"{model.symbol}: no {model.name}.onnx beside it; export "
                                     f"with tools/export.py --onnx")
-        session = onnx_session(model.onnx)
-        network = lambda crops: run_onnx(session, crops)  # noqa: E731
+        if backend == "onnxruntime":
+            session = onnx_session(model.onnx)
+            network = lambda crops: run_onnx(session, crops)  # noqa: E731
+        else:
+            net = opencv_net(model.onnx)
+            network = lambda crops: run_opencv(net, crops)  # noqa: E731
     else:
         ctx = ctx or mx.cpu()
         if ctx.device_type == "gpu":

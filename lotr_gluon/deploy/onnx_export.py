@@ -74,6 +74,27 @@ def _rename_preprocessing_lookalikes(graph) -> None:
             node.name = "lotr" + node.name
 
 
+def _fold_constant_negations(graph) -> None:
+    """``Neg`` of a weight becomes a negated weight.
+
+    MXNet's LayerNorm translation ends in ``Sub(x, Neg(beta))``. OpenCV's ONNX importer
+    (4.11) cannot take a ``Neg`` whose input is a constant ("Node [Neg] parse error ...
+    inputs.size()") and refuses the whole model; onnxruntime folds it either way.
+    """
+    from onnx import numpy_helper
+
+    weights = {init.name: init for init in graph.initializer}
+    kept = []
+    for node in graph.node:
+        if node.op_type == "Neg" and node.input[0] in weights:
+            negated = -numpy_helper.to_array(weights[node.input[0]])
+            graph.initializer.append(numpy_helper.from_array(negated, node.output[0]))
+        else:
+            kept.append(node)
+    del graph.node[:]
+    graph.node.extend(kept)
+
+
 def _tidy_initializers(graph) -> None:
     """Weights as constants only: drop unused ones and take them out of the graph inputs.
 
@@ -86,7 +107,7 @@ def _tidy_initializers(graph) -> None:
     del graph.initializer[:]
     graph.initializer.extend(kept)
     weights = {init.name for init in kept}
-    inputs = [value for value in graph.input if value.name not in weights]
+    inputs = [value for value in graph.input if value.name not in weights and value.name in used]
     del graph.input[:]
     graph.input.extend(inputs)
 
@@ -109,6 +130,7 @@ def _onnx_model_bytes(symbol_file: str, params_file: str, input_size: int, flavo
             sym, params, in_shapes=[shape], in_types=[onnx.TensorProto.FLOAT],
             opset_version=OPSET, dynamic=dynamic,
             dynamic_input_shapes=[(None, 3, input_size, input_size)] if dynamic else None)
+    _fold_constant_negations(graph)
     _tidy_initializers(graph)
     if flavor == "insightface":
         _rename_preprocessing_lookalikes(graph)
@@ -195,3 +217,31 @@ def run_onnx(session, crops: np.ndarray) -> np.ndarray:
     """One forward pass of an ONNX session on float32 crops."""
     name = session.get_inputs()[0].name
     return session.run(None, {name: np.ascontiguousarray(crops, dtype=np.float32)})[0]
+
+
+def opencv_net(path: str):
+    """``path`` loaded by OpenCV's DNN module (``cv2.dnn``, CPU), no MXNet or onnxruntime."""
+    import cv2
+
+    try:
+        return cv2.dnn.readNetFromONNX(path)
+    except cv2.error as err:
+        lines = [line for line in str(err).splitlines() if line.strip()]
+        raise ValueError(f"{path}: OpenCV {cv2.__version__} cannot load it "
+                         f"({lines[-1].strip() if lines else 'no message'}); re-export with "
+                         f"tools/export.py --onnx") from None
+
+
+def run_opencv(net, crops: np.ndarray) -> np.ndarray:
+    """An OpenCV DNN net on float32 crops, one crop per forward pass.
+
+    OpenCV's importer fixes the shapes that the Transformer's reshapes compute from the input
+    at batch 1 (the declared batch is dynamic), so a batch of 2 fails inside Reshape
+    ("computeShapeByReshapeMask"); crops go through one at a time.
+    """
+    crops = np.ascontiguousarray(crops, dtype=np.float32)
+    outputs = []
+    for crop in crops:
+        net.setInput(crop[None])
+        outputs.append(net.forward())
+    return np.concatenate(outputs, axis=0)

@@ -79,5 +79,9 @@ class HeatmapNet(HybridBlock):
         features = F.depth_to_space(self.upsample(self.backbone(x)), 2)  # pixel shuffle
         maps = self.maps(features)  # (B, N, H, W)
         if self.output_kind == "vector":
-            return F.concat(F.mean(maps, axis=2), F.mean(maps, axis=3), dim=2)  # (B, N, W + H)
+            # keepdims + reshape rather than mean(axis) alone: MXNet's ONNX export of a
+            # dropped axis goes through ScatterND, which OpenCV's ONNX importer cannot take.
+            x_vec = F.reshape(F.mean(maps, axis=2, keepdims=True), shape=(0, 0, -1))
+            y_vec = F.reshape(F.mean(maps, axis=3, keepdims=True), shape=(0, 0, -1))
+            return F.concat(x_vec, y_vec, dim=2)  # (B, N, W + H)
         return maps
