@@ -3,7 +3,7 @@
 For --model: Params, Size and GFLOPs beside the paper's Table 3; latency (mean +- std, ms,
 warm-up excluded) at batch 1 without and with flip TTA, and throughput at batch 32, for each
 backend: mxnet (static graph, oneDNN-fused: the Predictor's default), mxnet-static (without
-oneDNN), onnxruntime. The model has random weights (speed does not depend on them). Then
+oneDNN), onnxruntime, opencv (the ONNX file in cv2.dnn). The model has random weights (speed does not depend on them). Then
 the default detector on a 640x480 photo, reported separately as the paper reports
 RetinaFace's 43 ms. OMP_NUM_THREADS is set to the core count unless already set.
 
@@ -106,7 +106,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="a get_model() name, e.g. lotr_m")
     parser.add_argument("--backend", default="all",
-                        help="all, or a comma list of mxnet, mxnet-static, onnxruntime")
+                        help="all, or a comma list of mxnet, mxnet-static, onnxruntime, opencv")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="model constructor override (e.g. num_layers=1)")
     parser.add_argument("--batch", type=int, default=32, help="throughput batch (default 32)")

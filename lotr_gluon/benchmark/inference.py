@@ -229,7 +229,7 @@ def compare_models_by_name(names: Sequence[str], backend: str = DEFAULT_BACKEND,
     with tempfile.TemporaryDirectory(prefix="lotr-compare-") as tmp:
         for name in names:
             model = export_random(name, os.path.join(tmp, name),
-                                  onnx=backend == "onnxruntime")
+                                  onnx=backend in ("onnxruntime", "opencv"))
             for row in split_timing(model, backend, warmup, repeat):
                 report(f"  {row.model:<14} {'flip ' if row.flip else 'plain'} network "
                        f"{row.network_ms:7.2f} ms  post {row.post_ms:6.2f} ms")
