@@ -266,6 +266,43 @@ def test_eval_export_predict_tools(trained, synth, tmp_path):
     assert nothing.returncode == 1 and "no input could be read" in nothing.stderr
 
 
+def test_predict_on_a_video_tracks_and_keeps_every_frame(trained, synth, tmp_path):
+    """A short video written here goes through tools/predict.py, per frame and with
+    --track: the annotated video has every frame, the JSON one record per frame and face."""
+    import cv2
+
+    from lotr_gluon.benchmark.video import trajectory_video
+    from lotr_gluon.data.formats import scan_dataset
+
+    export = str(tmp_path / "export")
+    assert _tool("export.py", "--checkpoint", trained, "--out", export).returncode == 0
+    sample = scan_dataset(os.path.join(synth, "test"), "jd106")[0][1]  # MTCNN finds it
+    video = trajectory_video(cv2.imread(sample.image_path), sample.landmarks, num_frames=12,
+                             size=(320, 240), leave=(4, 8), blur=(0, 0), noise=(0, 0))
+    path = str(tmp_path / "clip.avi")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (320, 240))
+    for frame in video.frames:
+        writer.write(frame)
+    writer.release()
+    for extra in ([], ["--track", "--detect-every", "5"]):
+        out = tmp_path / ("track" if extra else "plain")
+        result = _tool("predict.py", path, "--model", export, "--out", str(out), *extra)
+        assert result.returncode == 0, result.stderr
+        records = json.load(open(out / "landmarks.json"))["clip"]
+        assert len(records) == 12 and all(isinstance(frame, list) for frame in records)
+        assert any(records)  # the face was found in some frames
+        for face in (face for frame in records for face in frame):
+            assert len(face["landmarks"]) == 106 and ("id" in face) == bool(extra)
+        written = cv2.VideoCapture(str(out / "clip_landmarks.mp4"))
+        count = 0
+        while written.read()[0]:
+            count += 1
+        assert count == 12
+    bad = _tool("predict.py", path, "--model", export, "--track", "--detect-every", "0",
+                "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 1 and "detect_every must be at least 1" in bad.stderr
+
+
 def test_predictor_maps_back_to_the_photo(trained, synth, tmp_path):
     """Landmarks mapped back to the photo and aligned again give the crop predictions."""
     from lotr_gluon.data import jd106

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -55,8 +55,9 @@ class Annotator:
     """Predicts, draws and collects results for the CLI."""
 
     def __init__(self, predictor: Predictor, out_dir: str, show_index: bool = False,
-                 report=print):
+                 report=print, tracker: Optional[Callable[[], object]] = None):
         self.predictor, self.out_dir = predictor, out_dir
+        self.tracker = tracker  # makes a FaceTracker per video; None: detect every frame
         self.show_index, self.report = show_index, report
         schema_name = predictor.model.sidecar.get("schema")
         self.polylines = get_schema(schema_name).polylines if schema_name else ()
@@ -82,13 +83,15 @@ class Annotator:
             self.report(f"skipped {label}: cannot open video")
             return False
         fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+        predict = self.tracker() if self.tracker is not None else None
         writer, frames, per_frame = None, 0, []
         out_path = os.path.join(self.out_dir, f"{label}_landmarks.mp4")
         while True:
             ok, frame = capture.read()
             if not ok:
                 break
-            faces = self.predictor(frame)
+            faces = (predict(frame, frames / fps) if predict is not None
+                     else self.predictor(frame))
             per_frame.append([f.to_dict() for f in faces])
             drawn = draw_faces(frame, faces, self.polylines, self.show_index)
             if writer is None:

@@ -1,0 +1,130 @@
+"""Video landmarks measured against known ground truth: a face photo moved along a smooth
+trajectory (translation, rotation, scale), with blurred and noisy stretches and a stretch
+where it leaves the frame and comes back; each mode's NME, jitter and frame rate.
+
+Jitter is the frame-to-frame change of the error, ``mean_i |e_i(t) - e_i(t-1)| / d``, with
+``e_i = prediction_i - truth_i`` and ``d`` the ground-truth box size of the frame: a
+prediction that is wrong by a constant offset has no jitter; one that shakes around the
+truth has.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from ..data.align import transform_points
+from ..metrics import nme
+
+
+@dataclass
+class TrajectoryVideo:
+    frames: List[np.ndarray]
+    truth: List[Optional[np.ndarray]]  # (N, 2) per frame; None while the face is out of view
+    fps: float = 30.0
+
+
+def trajectory_video(image: np.ndarray, landmarks: np.ndarray, num_frames: int = 180,
+                     size: Tuple[int, int] = (480, 360), seed: int = 0,
+                     leave: Tuple[int, int] = (90, 130), blur: Tuple[int, int] = (35, 45),
+                     noise: Tuple[int, int] = (60, 70)) -> TrajectoryVideo:
+    """``image`` (a face photo) and its ``landmarks`` moved across a ``size`` canvas.
+
+    The photo's centre follows slow sinusoids (about +-25% of the canvas), it rotates by up
+    to +-15 degrees and scales by 0.85-1.15; frames in ``blur`` get a 7x7 Gaussian blur and
+    those in ``noise`` Gaussian noise (sigma 12); during ``leave`` the face slides out past
+    the right edge and back.
+    """
+    rng = np.random.RandomState(seed)
+    width, height = size
+    h, w = image.shape[:2]
+    phases = rng.uniform(0, 2 * np.pi, 4)
+    frames, truth = [], []
+    for t in range(num_frames):
+        cx = width / 2 + 0.25 * width * np.sin(2 * np.pi * t / 97 + phases[0])
+        cy = height / 2 + 0.15 * height * np.sin(2 * np.pi * t / 71 + phases[1])
+        if leave[0] <= t < leave[1]:  # out past the right edge and back
+            half = (leave[1] - leave[0]) / 2
+            cx += (1 - abs(t - leave[0] - half) / half) * width
+        angle = 15 * np.sin(2 * np.pi * t / 83 + phases[2])
+        scale = 1 + 0.15 * np.sin(2 * np.pi * t / 61 + phases[3])
+        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+        matrix[:, 2] += (cx - w / 2, cy - h / 2)
+        frame = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=(40, 40, 40))
+        if blur[0] <= t < blur[1]:
+            frame = cv2.GaussianBlur(frame, (7, 7), 0)
+        if noise[0] <= t < noise[1]:
+            frame = np.clip(frame + rng.normal(0, 12, frame.shape), 0, 255).astype(np.uint8)
+        points = transform_points(landmarks, matrix)
+        inside = ((points[:, 0] >= 0) & (points[:, 0] < width)
+                  & (points[:, 1] >= 0) & (points[:, 1] < height)).mean()
+        frames.append(frame)
+        truth.append(points if inside >= 0.9 else None)
+    return TrajectoryVideo(frames, truth)
+
+
+def _closest(faces, truth: np.ndarray) -> Optional[np.ndarray]:
+    if not faces:
+        return None
+    centre = truth.mean(axis=0)
+    return min((f.landmarks for f in faces),
+               key=lambda points: np.linalg.norm(points.mean(axis=0) - centre))
+
+
+def score_predictions(predictions: Sequence[Optional[np.ndarray]],
+                      truth: Sequence[Optional[np.ndarray]]) -> Dict[str, float]:
+    """NME (mean over frames with a face in view and a prediction), jitter (see the module
+    docstring), and the share of in-view frames with no prediction."""
+    errors, jitters, missed, previous = [], [], 0, None
+    for pred, gt in zip(predictions, truth):
+        if gt is None:
+            previous = None
+            continue
+        if pred is None:
+            missed += 1
+            previous = None
+            continue
+        errors.append(float(nme(pred[None], gt[None])[0]))
+        lo, hi = gt.min(axis=0), gt.max(axis=0)
+        d = float(np.sqrt(np.prod(hi - lo)))
+        offset = pred - gt
+        if previous is not None:
+            jitters.append(float(np.linalg.norm(offset - previous, axis=1).mean() / d))
+        previous = offset
+    in_view = sum(gt is not None for gt in truth)
+    return {"nme": float(np.mean(errors)) if errors else float("nan"),
+            "jitter": float(np.mean(jitters)) if jitters else float("nan"),
+            "missed": missed / max(in_view, 1)}
+
+
+def run_mode(video: TrajectoryVideo, predict: Callable[[np.ndarray], list]
+             ) -> Tuple[List[Optional[np.ndarray]], float]:
+    """Each frame through ``predict`` (a Predictor or a FaceTracker); the landmarks of the
+    face closest to the truth per frame, and the frames per second."""
+    start = time.perf_counter()
+    outputs = [predict(frame) for frame in video.frames]
+    fps = len(video.frames) / (time.perf_counter() - start)
+    chosen = [_closest(faces, gt) if gt is not None else None
+              for faces, gt in zip(outputs, video.truth)]
+    return chosen, fps
+
+
+def smooth_offline(predictions: Sequence[Optional[np.ndarray]], fps: float, min_cutoff: float,
+                   beta: float) -> List[Optional[np.ndarray]]:
+    """The One-Euro filter over a tracked sequence (restarting after each gap), as the
+    tracker would have applied it: smoothing does not change where the tracker aligns."""
+    from ..deploy.tracking import OneEuroFilter
+
+    out, smoother = [], None
+    for t, pred in enumerate(predictions):
+        if pred is None:
+            out.append(None)
+            smoother = None
+            continue
+        smoother = smoother or OneEuroFilter(min_cutoff, beta)
+        out.append(smoother(pred, t / fps))
+    return out
