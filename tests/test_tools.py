@@ -43,7 +43,7 @@ def test_benchmark_json_rows(tmp_path):
             "throughput_ips"}
     assert all(keys <= set(row) for row in rows)
     assert {(r["backend"], r["batch"], r["flip"]) for r in rows} == {
-        (b, n, f) for b in ("mxnet", "mxnet-static", "onnxruntime") for n in (1, 2)
+        (b, n, f) for b in ("mxnet", "mxnet-static", "onnxruntime", "opencv") for n in (1, 2)
         for f in (False, True)}
     for row in rows:
         expected = row["batch"] / (row["latency_ms_mean"] / 1000)
