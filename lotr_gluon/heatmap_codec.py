@@ -1,4 +1,4 @@
-"""Heatmap and vector landmark encodings: Gaussian targets and sub-pixel decoding.
+"""Heatmap and vector landmark encodings: the geometry of the targets and sub-pixel decoding.
 
 The baselines LOTR is compared with (Table 3) do not output coordinates: Earp et al. (2021)
 predict one heatmap per landmark, Xiong et al. (2020) one x and one y vector per landmark.
@@ -35,25 +35,6 @@ def to_cells(points: np.ndarray, stride: float) -> np.ndarray:
 def to_pixels(cells: np.ndarray, stride: float) -> np.ndarray:
     """Heatmap-cell coordinates -> input-pixel coordinates."""
     return (np.asarray(cells, dtype=np.float64) + 0.5) * stride - 0.5
-
-
-def gaussian_heatmaps(points: np.ndarray, size: int, sigma: float, stride: float
-                      ) -> np.ndarray:
-    """``(..., N, 2)`` input-pixel points -> ``(..., N, size, size)`` unit-peak Gaussians."""
-    cells = to_cells(points, stride)
-    grid = np.arange(size, dtype=np.float64)
-    gx = np.exp(-(grid - cells[..., 0:1]) ** 2 / (2 * sigma ** 2))  # (..., N, W)
-    gy = np.exp(-(grid - cells[..., 1:2]) ** 2 / (2 * sigma ** 2))  # (..., N, H)
-    return gy[..., :, None] * gx[..., None, :]
-
-
-def gaussian_vectors(points: np.ndarray, size: int, sigma: float, stride: float) -> np.ndarray:
-    """``(..., N, 2)`` points -> ``(..., N, 2 * size)``: the x vector, then the y vector."""
-    cells = to_cells(points, stride)
-    grid = np.arange(size, dtype=np.float64)
-    gx = np.exp(-(grid - cells[..., 0:1]) ** 2 / (2 * sigma ** 2))
-    gy = np.exp(-(grid - cells[..., 1:2]) ** 2 / (2 * sigma ** 2))
-    return np.concatenate([gx, gy], axis=-1)
 
 
 def _blur(maps: np.ndarray, sigma: float) -> np.ndarray:

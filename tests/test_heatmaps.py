@@ -6,13 +6,34 @@ import numpy as np
 import pytest
 
 import lotr_gluon
-from lotr_gluon.heatmap_codec import (OutputSpec, decode_heatmaps, decode_vectors,
-                                 gaussian_heatmaps, gaussian_vectors, to_cells, to_pixels)
+from lotr_gluon.heatmap_codec import (OutputSpec, decode_heatmaps, decode_vectors, to_cells,
+                                      to_pixels)
 from lotr_gluon.losses import get_loss
 
 STRIDE, SIGMA, SIZE = 4, 1.5, 48
 EXPERIMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "experiments")
+
+
+# Numpy references of the targets the losses build inside the graph (losses.py): the package
+# has one implementation, the symbolic one; these check it and feed the decoding tests.
+def gaussian_heatmaps(points: np.ndarray, size: int, sigma: float, stride: float
+                      ) -> np.ndarray:
+    """``(..., N, 2)`` input-pixel points -> ``(..., N, size, size)`` unit-peak Gaussians."""
+    cells = to_cells(points, stride)
+    grid = np.arange(size, dtype=np.float64)
+    gx = np.exp(-(grid - cells[..., 0:1]) ** 2 / (2 * sigma ** 2))  # (..., N, W)
+    gy = np.exp(-(grid - cells[..., 1:2]) ** 2 / (2 * sigma ** 2))  # (..., N, H)
+    return gy[..., :, None] * gx[..., None, :]
+
+
+def gaussian_vectors(points: np.ndarray, size: int, sigma: float, stride: float) -> np.ndarray:
+    """``(..., N, 2)`` points -> ``(..., N, 2 * size)``: the x vector, then the y vector."""
+    cells = to_cells(points, stride)
+    grid = np.arange(size, dtype=np.float64)
+    gx = np.exp(-(grid - cells[..., 0:1]) ** 2 / (2 * sigma ** 2))
+    gy = np.exp(-(grid - cells[..., 1:2]) ** 2 / (2 * sigma ** 2))
+    return np.concatenate([gx, gy], axis=-1)
 
 
 def _points(low, high, seed=0):
