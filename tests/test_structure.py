@@ -150,6 +150,12 @@ def test_numpy_only_modules_do_not_start_mxnet():
                             cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+    # The config loads neither MXNet nor OpenCV: a tool can check its arguments first.
+    code = ("import sys; import lotr_gluon.config; "
+            "print(sorted(m for m in ('mxnet', 'cv2') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
     # The package's API still loads the model zoo on first use.
     code = "import lotr_gluon; print(lotr_gluon.get_model('lotr_m').__class__.__name__)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import cv2
 import numpy as np
 
 # ArcFace's 5-point template in its 112x112 crop (insightface.utils.face_align.arcface_dst).
@@ -93,6 +92,9 @@ def points_box(points: np.ndarray) -> np.ndarray:
 
 def warp(image: np.ndarray, matrix: np.ndarray, crop_size: int = 192) -> np.ndarray:
     """Cut the ``crop_size`` square that ``matrix`` maps the image into (bilinear, black border)."""
+    import cv2  # here, so that the geometry (and config.py, which reads its constants) loads
+    # without OpenCV
+
     return cv2.warpAffine(image, np.asarray(matrix, dtype=np.float64), (crop_size, crop_size),
                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
