@@ -96,9 +96,3 @@ def _check_nmes(nmes: np.ndarray) -> np.ndarray:
 def mean_shape(landmarks: np.ndarray) -> np.ndarray:
     """The mean ``(N, 2)`` shape of ``(M, N, 2)`` crop landmarks (the mean-shape baseline)."""
     return np.asarray(landmarks, dtype=np.float64).mean(axis=0)
-
-
-def mean_shape_nme(train_landmarks: np.ndarray, eval_landmarks: np.ndarray) -> float:
-    """Mean NME of predicting the training mean shape for every evaluated face (a baseline)."""
-    guess = np.repeat(mean_shape(train_landmarks)[None], len(eval_landmarks), axis=0)
-    return float(np.mean(nme(guess, eval_landmarks)))

@@ -7,7 +7,7 @@ import pytest
 
 from lotr_gluon.data import jd106
 from lotr_gluon.data.dataset import LandmarkDataset, make_loader
-from lotr_gluon.metrics import mean_shape, mean_shape_nme
+from lotr_gluon.metrics import mean_shape
 from lotr_gluon.data.landmarks import JD106
 from lotr_gluon.data.samples import Sample
 from lotr_gluon.data.synthetic import write_synthetic_dataset
@@ -52,14 +52,6 @@ def test_eval_items_match_aligned_landmarks(samples):
 def test_empty_dataset_is_an_error():
     with pytest.raises(ValueError, match="no usable samples"):
         LandmarkDataset([], FaceCropper(JD106, 96))
-
-
-def test_mean_shape_nme_worked_example():
-    # Training faces (0,0)-(4,4) and (2,0)-(6,4): mean shape (1,0)-(5,4).
-    train = np.array([[[0.0, 0.0], [4.0, 4.0]], [[2.0, 0.0], [6.0, 4.0]]])
-    # Evaluated face (1,3)-(5,7): box 4x4 -> d = 4; both points 3 px off -> NME 3/4.
-    evaluated = np.array([[[1.0, 3.0], [5.0, 7.0]]])
-    assert mean_shape_nme(train, evaluated) == pytest.approx(0.75)
 
 
 def test_crop_cache_serves_later_epochs_without_the_photos(samples, tmp_path):

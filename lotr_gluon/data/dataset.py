@@ -76,6 +76,12 @@ class LandmarkDataset(gluon.data.Dataset):
         return np.stack([transform_points(s.landmarks, self.cropper.alignment(s.landmarks, s.rect))
                          for s in self.samples]).astype(np.float32)
 
+    def photo_frame(self) -> Tuple[np.ndarray, np.ndarray]:
+        """``(matrices (M, 2, 3), landmarks (M, N, 2))``: each un-augmented crop's photo-to-crop
+        map and the photo's own landmarks, to score predictions in the photo (the JD rule)."""
+        matrices = np.stack([self.cropper.alignment(s.landmarks, s.rect) for s in self.samples])
+        return matrices, np.stack([s.landmarks for s in self.samples]).astype(np.float64)
+
 
 class EpochBatchSampler(gluon.data.Sampler):
     """Batches of ``(epoch, index)`` keys; call :meth:`set_epoch` before each epoch.

@@ -12,21 +12,21 @@ from ..data.dataset import make_loader, open_dataset
 from ..data.formats import FORMATS
 from ..data.landmarks import get_schema
 from ..engine.builders import build_dataset, model_from_checkpoint, schema_of
-from ..engine.evaluator import (evaluate, gluon_predictor, read_per_image_nme, table2_line,
-                                write_report)
+from ..engine.evaluator import (evaluate, gluon_predictor, mean_shape_in_photo,
+                                read_per_image_nme, table2_line, write_report)
 from ..heatmap_codec import OutputSpec
-from ..metrics import mean_shape_nme
 from ..viz import plot_ced
 from .model_files import find_exported, load_symbol_block
 
 
-def _mean_shape_nme(cfg, input_size: int, eval_landmarks: np.ndarray) -> Optional[float]:
-    """The mean-shape baseline NME, when the config's train split exists."""
+def _mean_shape_nme(cfg, input_size: int, matrices: np.ndarray, photo_gt: np.ndarray
+                    ) -> Optional[float]:
+    """The mean-shape baseline NME in the photo frame, when the config's train split exists."""
     try:
         train = build_dataset(cfg, "train", input_size, augment=False, report=lambda _: None)
     except (OSError, ValueError):
         return None
-    return mean_shape_nme(train.aligned_landmarks(), eval_landmarks)
+    return mean_shape_in_photo(train.aligned_landmarks(), matrices, photo_gt)
 
 
 def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = None,
@@ -57,16 +57,23 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
         cfg, label = None, model.name
         spec = OutputSpec.from_sidecar(model.sidecar)
     loader, _ = make_loader(dataset, batch_size, shuffle=False)
-    result = evaluate(gluon_predictor(net, mx.cpu(), spec), loader, schema.flip_perm, progress=True)
-    extra = {"model": label, "face_fraction": face_fraction}
+    in_crops = evaluate(gluon_predictor(net, mx.cpu(), spec), loader, schema.flip_perm,
+                        progress=True)
+    matrices, photo_gt = dataset.photo_frame()
+    result = in_crops.in_photo(matrices, photo_gt)  # the JD protocol: NME in the photo
+    extra = {"model": label, "face_fraction": face_fraction, "frame": "photo",
+             "crop_frame": in_crops.metrics()}
     if cfg is not None and data is None:
-        baseline = _mean_shape_nme(cfg, net.input_size, result.gt)
+        baseline = _mean_shape_nme(cfg, net.input_size, matrices, photo_gt)
         if baseline is not None:
             extra["mean_shape_nme"] = baseline
     names = [os.path.relpath(s.image_path) for s in dataset.samples]
     out = write_report(out_dir, result, names, extra)
     for mode in ("no_flip", "flip"):
         report(table2_line(f"{mode}", out[mode]))
+    crop = out["crop_frame"]
+    report(f"(in the aligned crops instead of the photo: NME {crop['no_flip']['nme'] * 100:.2f} "
+           f"/ {crop['flip']['nme'] * 100:.2f} with flip)")
     if "mean_shape_nme" in out:
         report(f"mean shape   NME {out['mean_shape_nme'] * 100:5.2f}  (predicting the training "
                f"mean shape for every face)")

@@ -10,10 +10,11 @@ from typing import Callable, Dict, Optional, Sequence
 import mxnet as mx
 import numpy as np
 
+from ..data.align import invert, transform_points
 from ..fileio import atomic_path, atomic_write_text
 from ..flip import predict_with_flip
 from ..heatmap_codec import OutputSpec
-from ..metrics import FAILURE_THRESHOLD, auc, failure_rate, nme
+from ..metrics import FAILURE_THRESHOLD, auc, failure_rate, mean_shape, nme
 
 Predict = Callable[[np.ndarray], np.ndarray]  # (B, 3, S, S) float32 -> (B, N, 2)
 
@@ -40,6 +41,19 @@ class EvalResult:
     pred_flip: np.ndarray
     gt: np.ndarray
 
+    def in_photo(self, matrices: np.ndarray, photo_gt: np.ndarray, norm: str = "bbox",
+                 schema=None) -> "EvalResult":
+        """The same predictions mapped back through each crop's inverse alignment and scored
+        against the photo's landmarks, normalised in the photo (the JD protocol: the box of
+        the photo's landmarks). On a rolled face this differs from the crop frame, where the
+        aligned landmarks' box is another shape."""
+        back = lambda points: np.stack([transform_points(p, invert(m))  # noqa: E731
+                                        for p, m in zip(points, matrices)])
+        pred, pred_flip = back(self.pred), back(self.pred_flip)
+        return EvalResult(nme(pred, photo_gt, norm, schema),
+                          nme(pred_flip, photo_gt, norm, schema), pred, pred_flip,
+                          np.asarray(photo_gt, dtype=np.float64))
+
     def metrics(self, threshold: float = FAILURE_THRESHOLD) -> Dict[str, Dict[str, float]]:
         """``{"no_flip": {...}, "flip": {...}}`` with nme, auc, failure_rate as fractions."""
         return {name: {"nme": float(np.mean(values)), "auc": auc(values, threshold),
@@ -52,8 +66,10 @@ def evaluate(predict: Predict, loader, flip_perm: Sequence[int], norm: str = "bb
     """Run ``predict`` over a loader of ``(crops, landmarks)`` batches, plain and flipped.
 
     The flipped pass puts each batch and its mirror through one forward pass
-    (:func:`predict_with_flip`); NME is per image in the crop frame, where it equals the NME in
-    the photo (a similarity transform scales errors and the normaliser alike).
+    (:func:`predict_with_flip`). NME is per image in the crop frame; :meth:`EvalResult.in_photo`
+    scores the same predictions in the photo, as the JD protocol does. The two differ on rolled
+    faces: errors scale alike under the similarity transform, but the landmarks' bounding box,
+    the normaliser, is upright in the crop and not in the photo.
     """
     from tqdm import tqdm
 
@@ -72,6 +88,15 @@ def evaluate(predict: Predict, loader, flip_perm: Sequence[int], norm: str = "bb
     pred, pred_flip, gt = (np.concatenate(a) for a in (preds, preds_flip, gts))
     return EvalResult(nme(pred, gt, norm, schema), nme(pred_flip, gt, norm, schema), pred,
                       pred_flip, gt)
+
+
+def mean_shape_in_photo(train_landmarks: np.ndarray, matrices: np.ndarray,
+                        photo_gt: np.ndarray) -> float:
+    """The mean-shape baseline in the photo frame: the training crops' mean shape, mapped into
+    each evaluated photo through that face's inverse alignment, scored as the model is."""
+    guess = mean_shape(train_landmarks)
+    back = np.stack([transform_points(guess, invert(m)) for m in matrices])
+    return float(np.mean(nme(back, photo_gt)))
 
 
 def table2_line(label: str, metrics: Dict[str, float]) -> str:

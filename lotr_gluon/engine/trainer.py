@@ -25,10 +25,9 @@ from ..data.dataset import make_loader
 from ..fileio import atomic_write_text
 from ..gpu_support import check_gpus
 from ..losses import get_loss
-from ..metrics import mean_shape_nme
 from .builders import build_dataset, build_loss, build_model, schema_of
 from .checkpoint import load_checkpoint, save_checkpoint
-from .evaluator import evaluate, gluon_predictor
+from .evaluator import evaluate, gluon_predictor, mean_shape_in_photo
 from .optimizer import build_optimizer, build_scheduler
 
 
@@ -156,7 +155,7 @@ class Trainer:
         self.loss.hybridize(static_alloc=True, static_shape=True)
         self.trainer = self._build_gluon_trainer()
         train_landmarks = self.train_set.aligned_landmarks()
-        self.mean_shape_nme = mean_shape_nme(train_landmarks, self.val_set.aligned_landmarks())
+        self.mean_shape_nme = mean_shape_in_photo(train_landmarks, *self.val_set.photo_frame())
         self.mean_shape_loss = self._mean_shape_loss(train_landmarks)
         self.start_epoch, self.best = 0, None
         os.makedirs(run_dir, exist_ok=True)
@@ -293,9 +292,10 @@ class Trainer:
         return self.trainer.optimizer.lr if scheduler is None else scheduler(updates)
 
     def validate(self) -> Dict[str, Dict[str, float]]:
-        """Validation metrics without and with flip TTA."""
+        """Validation metrics without and with flip TTA, in the photo frame (the JD rule)."""
         predict = gluon_predictor(self.net, self.ctx[0])
-        return evaluate(predict, self.val_loader, self.schema.flip_perm).metrics()
+        in_crops = evaluate(predict, self.val_loader, self.schema.flip_perm)
+        return in_crops.in_photo(*self.val_set.photo_frame()).metrics()
 
     def fit(self) -> Dict:
         """Train the remaining epochs; returns the last epoch's log record."""
