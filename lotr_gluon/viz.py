@@ -192,3 +192,24 @@ def draw_landmarks(image: np.ndarray, landmarks: np.ndarray,
             cv2.putText(canvas, str(i), (int(round(x)) + 2, int(round(y)) - 2),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.3, (255, 255, 0), 1, cv2.LINE_AA)
     return canvas
+
+
+def plot_landmark_trace(traces: Dict[str, list], path: str, point: int = 54) -> None:
+    """The x coordinate of one landmark (default the nose tip) per frame of a video: each
+    ``traces`` entry is a list of ``(N, 2)`` arrays or None; the ``"truth"`` entry is drawn
+    thick and black."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    x_of = lambda seq: [np.nan if p is None else p[point, 0] for p in seq]  # noqa: E731
+    ax.plot(x_of(traces["truth"]), color="k", lw=2, label="truth")
+    for name, seq in traces.items():
+        if name == "truth":
+            continue
+        ax.plot(x_of(seq), lw=1, label=name)
+    ax.set_xlabel("frame")
+    ax.set_ylabel(f"x of landmark {point} (px)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)

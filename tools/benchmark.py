@@ -3,9 +3,10 @@
 For --model: Params, Size and GFLOPs beside the paper's Table 3; latency (mean +- std, ms,
 warm-up excluded) at batch 1 without and with flip TTA, and throughput at batch 32, for each
 backend: mxnet (static graph, oneDNN-fused: the Predictor's default), mxnet-static (without
-oneDNN), onnxruntime, opencv (the ONNX file in cv2.dnn). The model has random weights (speed does not depend on them). Then
-the default detector on a 640x480 photo, reported separately as the paper reports
-RetinaFace's 43 ms. OMP_NUM_THREADS is set to the core count unless already set.
+oneDNN), onnxruntime, opencv (the ONNX file in cv2.dnn). The model has random weights (speed
+does not depend on them). Then the default detector on a 640x480 photo, reported separately
+as the paper reports RetinaFace's 43 ms. OMP_NUM_THREADS is set to the core count unless
+already set.
 
 --compare NAME... times several models in one run on one backend at batch 1, split into the
 network and the post-processing (heatmap decoding with DARK, flip merging), beside the
@@ -14,8 +15,13 @@ paper's Table 3, with the LOTR / heatmap time ratios.
 --loader times augmented 192x192 training crops per second through the DataLoader, reading
 photos, the crop cache (data.cache_dir) and a RecordIO pack (tools/pack_rec.py).
 
+--video DIR moves faces of --data along trajectories with known truth (rotation, scale, blur,
+noise, an exit and re-entry) and compares per-frame detection, tracking and tracking with
+One-Euro smoothing: NME, jitter (frame-to-frame change of the error), frames per second.
+
 Examples:
   python tools/benchmark.py --model lotr_m --backend all --json runs/bench/lotr_m.json
+  python tools/benchmark.py --video runs/lotr_m/export --data data/synth/test --plot trace.png
   python tools/benchmark.py --model lotr_r+ --backend mxnet --markdown
   python tools/benchmark.py --compare lotr_m heatmap_m heatmap_m_vec cnn_ffn_m
   python tools/benchmark.py --loader --data data/synth/train --workers 2
@@ -101,6 +107,13 @@ def _loader(args) -> list:
     return rows
 
 
+def _video(args) -> list:
+    from lotr_gluon.benchmark.video import benchmark_video
+
+    return benchmark_video(args.video, args.data, args.format, detect_every=args.detect_every,
+                           plot=args.plot)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -128,12 +141,20 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="with --loader: worker processes")
     parser.add_argument("--loader-batches", type=int, default=20,
                         help="with --loader: batches of 32 per timed epoch")
+    parser.add_argument("--video", metavar="MODEL_DIR",
+                        help="an exported five-point model: per-frame detection vs tracking vs "
+                             "tracking + smoothing on trajectory videos of --data's faces")
+    parser.add_argument("--detect-every", type=int, default=30,
+                        help="with --video: the tracker's detector interval (default 30)")
+    parser.add_argument("--plot", help="with --video: plot one landmark's trajectory here")
     parser.add_argument("--json", help="write the rows to this JSON file")
     args = parser.parse_args(argv)
-    if not (args.model or args.compare or args.loader):
-        parser.error("give --model NAME, --compare NAME..., and/or --loader")
+    if not (args.model or args.compare or args.loader or args.video):
+        parser.error("give --model NAME, --compare NAME..., --loader and/or --video DIR")
+    if args.video and not args.data:
+        parser.error("--video needs --data: a labelled split whose faces it moves")
     rows = ((_models(args) if args.model else []) + (_compare(args) if args.compare else [])
-            + (_loader(args) if args.loader else []))
+            + (_loader(args) if args.loader else []) + (_video(args) if args.video else []))
     if args.json:
         from lotr_gluon.fileio import atomic_write_text
 

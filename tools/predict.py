@@ -23,6 +23,7 @@ os.environ.setdefault("MXNET_ENGINE_TYPE", "NaiveEngine")
 
 from lotr_gluon.cli import EXIT_ERROR, run_main  # noqa: E402
 from lotr_gluon.deploy.backends import BACKENDS, DEFAULT_BACKEND  # noqa: E402
+from lotr_gluon.deploy.tracking import DEFAULT_BETA, DEFAULT_MIN_CUTOFF  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -57,10 +58,10 @@ def main(argv=None) -> int:
     video.add_argument("--detect-every", type=int, default=30, metavar="K",
                        help="with --track: run the detector every K frames (default 30)")
     video.add_argument("--no-smooth", action="store_true", help="with --track: no smoothing")
-    video.add_argument("--min-cutoff", type=float, default=None,
-                       help="One-Euro cutoff at rest, Hz (default 1.0)")
-    video.add_argument("--beta", type=float, default=None,
-                       help="One-Euro speed coefficient (default 0.2)")
+    video.add_argument("--min-cutoff", type=float, default=DEFAULT_MIN_CUTOFF,
+                       help=f"One-Euro cutoff at rest, Hz (default {DEFAULT_MIN_CUTOFF})")
+    video.add_argument("--beta", type=float, default=DEFAULT_BETA,
+                       help=f"One-Euro speed coefficient (default {DEFAULT_BETA})")
     args = parser.parse_args(argv)
     if not args.inputs and args.webcam is None:
         parser.error("give image/video paths or --webcam N")
@@ -72,11 +73,10 @@ def main(argv=None) -> int:
                           flip=args.flip, detector_model=args.detector_model)
     tracker = None
     if args.track:
-        from lotr_gluon.deploy.tracking import DEFAULT_BETA, DEFAULT_MIN_CUTOFF, FaceTracker
+        from lotr_gluon.deploy.tracking import FaceTracker
 
-        cutoff = DEFAULT_MIN_CUTOFF if args.min_cutoff is None else args.min_cutoff
         options = dict(detect_every=args.detect_every, smoothing=not args.no_smooth,
-                       min_cutoff=cutoff, beta=DEFAULT_BETA if args.beta is None else args.beta)
+                       min_cutoff=args.min_cutoff, beta=args.beta)
         FaceTracker(predictor, **options)  # refuse bad options before reading any video
         tracker = lambda: FaceTracker(predictor, **options)  # noqa: E731
     annotator = Annotator(predictor, args.out, show_index=args.show_index, tracker=tracker)

@@ -28,11 +28,12 @@ from ..data.transforms import to_network_input
 from ..flip import predict_with_flip
 from .predictor import FaceLandmarks, Predictor
 
-# Chosen on synthetic trajectory videos (README, "Video"): with min_cutoff 1 Hz, beta 0.2 cut
-# the tracked landmarks' jitter by 18% for +0.07 points of NME; beta 0.05 cut it by 33% for
-# +0.75 points (the faces there move fast: lag costs accuracy).
+# Chosen on synthetic trajectory videos (README, "Video"; tools/benchmark.py --video): with
+# min_cutoff 1 Hz, beta 0.05 took the tracked landmarks' jitter below per-frame detection's
+# (2.44% vs 2.76%) at +0.7 points of NME over tracking alone; beta 0.2 lagged less (+0.07) but
+# left the jitter at per-frame level (2.86%). The faces there move fast: lag costs accuracy.
 DEFAULT_MIN_CUTOFF = 1.0  # Hz
-DEFAULT_BETA = 0.2  # Hz per (px/s)
+DEFAULT_BETA = 0.05  # Hz per (px/s)
 LOST_DISTANCE = 0.12  # mean five-point distance from the template, in crop widths
 MAX_DISAGREEMENT = 0.04  # plain vs mirrored prediction, mean distance in crop widths
 
