@@ -103,8 +103,10 @@ def test_the_tracker_keeps_ids_detects_rarely_and_finds_a_face_that_came_back():
     assert standin.detector_calls == 9
 
 
-def test_tracking_refuses_a_box_aligned_model():
+def test_tracking_refuses_a_box_aligned_model_and_bad_smoothing():
     standin = _Standin(np.zeros((106, 2)))
+    with pytest.raises(ValueError, match="min_cutoff > 0"):
+        FaceTracker(standin, min_cutoff=0.0)
     standin.align_mode = "bbox"
     with pytest.raises(ValueError, match="five-point"):
         FaceTracker(standin)

@@ -141,6 +141,7 @@ class FaceTracker:
                              "around the detector's box (data.align=bbox)")
         if detect_every < 1:
             raise ValueError(f"detect_every must be at least 1, got {detect_every}")
+        OneEuroFilter(min_cutoff, beta)  # refuses bad smoothing parameters now, not mid-video
         self.predictor, self.detect_every = predictor, detect_every
         self.smoothing, self.min_cutoff, self.beta = smoothing, min_cutoff, beta
         self.lost_distance = lost_distance
