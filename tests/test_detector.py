@@ -77,3 +77,77 @@ def test_retinaface_without_a_model_says_where_to_put_one(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="det_10g.onnx"):
         get_detector("retinaface", model_path=str(tmp_path))
+
+
+def _samples(n=4):
+    from lotr_gluon.data.samples import Sample
+
+    rng = np.random.RandomState(0)
+    base = rng.uniform(40, 120, (106, 2))
+    return [Sample(f"img{i}.jpg", base + 10 * i) for i in range(n)]
+
+
+def test_detections_are_matched_by_five_points_recorded_and_resumed(tmp_path):
+    """img0: the right face among two; img1: no face; img2: only a face elsewhere; img3: the
+    detection 0.1 box sizes off (kept). A second run detects nothing again; a torn last
+    line is detected anew."""
+    from lotr_gluon.data.detections import detect_split, read_detections
+    from lotr_gluon.data.detector import Face
+    from lotr_gluon.data.landmarks import get_schema
+
+    schema = get_schema("jd106")
+    samples = _samples()
+    truth = {s.image_path: schema.five_point(s.landmarks) for s in samples}
+    calls = []
+
+    def detector(name):
+        calls.append(name)
+        five = truth[name]
+        if name == "img0.jpg":
+            return [Face(np.zeros(4), 0.99, five + 300), Face(np.ones(4), 0.8, five)]
+        if name == "img1.jpg":
+            return []
+        if name == "img2.jpg":
+            return [Face(np.zeros(4), 0.9, five + 80)]
+        lo, hi = samples[3].landmarks.min(0), samples[3].landmarks.max(0)
+        return [Face(np.ones(4) * 3, 0.7, five + [0.1 * np.sqrt(np.prod(hi - lo)), 0.0])]
+
+    path = str(tmp_path / "det" / "train.jsonl")
+    records = detect_split(samples, lambda p: p, detector, schema, path, progress=False)
+    assert [records[s.image_path]["matched"] for s in samples] == [True, False, False, True]
+    assert records["img0.jpg"]["score"] == 0.8  # the face at the annotation, not the stronger
+    assert records["img1.jpg"]["reason"] == "no face detected"
+    assert "1 face(s) detected, the nearest" in records["img2.jpg"]["reason"]
+    np.testing.assert_allclose(records["img3.jpg"]["five_points"][2],
+                               truth["img3.jpg"][2] + [records["img3.jpg"]["five_points"][2][0]
+                                                       - truth["img3.jpg"][2][0], 0], atol=1e-3)
+    calls.clear()
+    assert detect_split(samples, lambda p: p, detector, schema, path, progress=False) == records
+    assert calls == []
+    lines = open(path).read().splitlines()
+    with open(path, "w") as f:
+        f.write("\n".join(lines[:-1]) + "\n" + lines[-1][:20])  # torn while writing img3
+    again = detect_split(samples, lambda p: p, detector, schema, path, progress=False)
+    assert calls == ["img3.jpg"] and again == records
+    assert read_detections(path) == records
+
+
+def test_detect_faces_tool_on_a_synthetic_set(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from lotr_gluon.data.synthetic import write_synthetic_dataset
+
+    root = str(tmp_path / "synth")
+    write_synthetic_dataset(root, 10, seed=4, workers=1, progress=False)  # 8 / 1 / 1
+    tool = [sys.executable, "tools/detect_faces.py", "--data", root, "--no-progress"]
+    done = subprocess.run(tool, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "train: 8 images" in done.stdout and "test: 1 images" in done.stdout
+    records = [json.loads(line) for line in open(f"{root}/detections/train.jsonl")]
+    assert records[0]["image"] == os.path.join("picture", "synth_000000.jpg")
+    assert len(records) == 8 and sum(r["matched"] for r in records) >= 6  # MTCNN finds most
+    missing = subprocess.run(tool[:3] + ["/no/such/folder"], capture_output=True, text=True)
+    assert missing.returncode == 1 and "none of ['train', 'val', 'test']" in missing.stderr
