@@ -298,6 +298,11 @@ def test_predict_on_a_video_tracks_and_keeps_every_frame(trained, synth, tmp_pat
         while written.read()[0]:
             count += 1
         assert count == 12
+    # The webcam path, on a capture source that reads the file (no camera, no display here).
+    live = _tool("predict.py", "--webcam", path, "--no-window", "--track", "--model", export,
+                 "--out", str(tmp_path / "live"))
+    assert live.returncode == 0, live.stderr
+    assert len(json.load(open(tmp_path / "live" / "landmarks.json"))["webcam"]) == 12
     bad = _tool("predict.py", path, "--model", export, "--track", "--detect-every", "0",
                 "--out", str(tmp_path / "bad"))
     assert bad.returncode == 1 and "detect_every must be at least 1" in bad.stderr

@@ -44,7 +44,11 @@ def main(argv=None) -> int:
     parser.add_argument("--detector-model", help="retinaface: folder with det_10g.onnx")
     parser.add_argument("--video", action="store_true",
                         help="treat every input as a video (by default by file extension)")
-    parser.add_argument("--webcam", type=int, metavar="N", help="read camera N, show a window")
+    parser.add_argument("--webcam", metavar="SOURCE",
+                        help="a live source: camera index N, or a stream URL or file OpenCV "
+                             "opens as a capture; shows a window unless --no-window")
+    parser.add_argument("--no-window", action="store_true",
+                        help="with --webcam: no window (headless machines); results are saved")
     video = parser.add_argument_group(
         "videos and the webcam",
         "--track aligns each face from its landmarks in the previous frame and runs the "
@@ -65,6 +69,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.inputs and args.webcam is None:
         parser.error("give image/video paths or --webcam N")
+    source = int(args.webcam) if args.webcam is not None and args.webcam.isdigit() else args.webcam
 
     from lotr_gluon.deploy.annotate import Annotator, expand_inputs
     from lotr_gluon.deploy.predictor import Predictor
@@ -87,8 +92,9 @@ def main(argv=None) -> int:
         print(f"skipped {path}: no such file or folder", file=sys.stderr)
     done = sum(annotator.image(p) for p in images)
     done += sum(annotator.video(p, os.path.splitext(os.path.basename(p))[0]) for p in videos)
-    if args.webcam is not None:
-        done += annotator.video(args.webcam, f"webcam{args.webcam}", show=True)
+    if source is not None:
+        label = f"webcam{source}" if isinstance(source, int) else "webcam"
+        done += annotator.video(source, label, show=not args.no_window)
     if not done:
         print("error: no input could be read", file=sys.stderr)
         return EXIT_ERROR
