@@ -7,6 +7,7 @@ import pytest
 
 from lotr_gluon.data.detector import Face
 from lotr_gluon.data.landmarks import get_schema
+from lotr_gluon.deploy.predictor import Predictor
 from lotr_gluon.deploy.tracking import FaceTracker, OneEuroFilter
 
 SCHEMA = get_schema("jd106")
@@ -62,8 +63,9 @@ class _Standin:
             out.append(self.shape + centre)
         return np.stack(out)
 
-    def predict_crops(self, crops):
-        return self._run(crops)
+    # The real Predictor's cropping and mirrored pass, around the stand-in network.
+    crop_at = Predictor.crop_at
+    predict_crops_and_mirrors = Predictor.predict_crops_and_mirrors
 
 
 def _frame(centre, width=200, height=120):

@@ -17,14 +17,15 @@ import cv2
 import numpy as np
 
 from ..data.align import transform_points
-from ..metrics import nme
+from ..deploy.predictor import Predictor
+from ..deploy.tracking import FaceTracker, share_in_frame
+from ..metrics import nme, normaliser
 
 
 @dataclass
 class TrajectoryVideo:
     frames: List[np.ndarray]
     truth: List[Optional[np.ndarray]]  # (N, 2) per frame; None while the face is out of view
-    fps: float = 30.0
 
 
 def trajectory_video(image: np.ndarray, landmarks: np.ndarray, num_frames: int = 180,
@@ -60,10 +61,8 @@ def trajectory_video(image: np.ndarray, landmarks: np.ndarray, num_frames: int =
         if noise[0] <= t < noise[1]:
             frame = np.clip(frame + rng.normal(0, 12, frame.shape), 0, 255).astype(np.uint8)
         points = transform_points(landmarks, matrix)
-        inside = ((points[:, 0] >= 0) & (points[:, 0] < width)
-                  & (points[:, 1] >= 0) & (points[:, 1] < height)).mean()
         frames.append(frame)
-        truth.append(points if inside >= 0.9 else None)
+        truth.append(points if share_in_frame(points, width, height) >= 0.9 else None)
     return TrajectoryVideo(frames, truth)
 
 
@@ -89,11 +88,10 @@ def score_predictions(predictions: Sequence[Optional[np.ndarray]],
             previous = None
             continue
         errors.append(float(nme(pred[None], gt[None])[0]))
-        lo, hi = gt.min(axis=0), gt.max(axis=0)
-        d = float(np.sqrt(np.prod(hi - lo)))
         offset = pred - gt
         if previous is not None:
-            jitters.append(float(np.linalg.norm(offset - previous, axis=1).mean() / d))
+            jitters.append(float(np.linalg.norm(offset - previous, axis=1).mean()
+                                 / normaliser(gt[None])[0]))
         previous = offset
     in_view = sum(gt is not None for gt in truth)
     return {"nme": float(np.mean(errors)) if errors else float("nan"),
@@ -113,23 +111,6 @@ def run_mode(video: TrajectoryVideo, predict: Callable[[np.ndarray], list]
     return chosen, fps
 
 
-def smooth_offline(predictions: Sequence[Optional[np.ndarray]], fps: float, min_cutoff: float,
-                   beta: float) -> List[Optional[np.ndarray]]:
-    """The One-Euro filter over a tracked sequence (restarting after each gap), as the
-    tracker would have applied it: smoothing does not change where the tracker aligns."""
-    from ..deploy.tracking import OneEuroFilter
-
-    out, smoother = [], None
-    for t, pred in enumerate(predictions):
-        if pred is None:
-            out.append(None)
-            smoother = None
-            continue
-        smoother = smoother or OneEuroFilter(min_cutoff, beta)
-        out.append(smoother(pred, t / fps))
-    return out
-
-
 def benchmark_video(model_dir: str, data: str, fmt: str = "jd106", faces: int = 3,
                     num_frames: int = 180, detect_every: int = 30,
                     plot: Optional[str] = None,
@@ -139,8 +120,6 @@ def benchmark_video(model_dir: str, data: str, fmt: str = "jd106", faces: int = 
     frames per second of each mode (all in this one process, for ratios), and optionally a
     plot of one landmark's x coordinate against its truth."""
     from ..data.formats import read_image_file, scan_dataset
-    from ..deploy.predictor import Predictor
-    from ..deploy.tracking import FaceTracker
 
     samples = scan_dataset(data, fmt)[0][-faces:]
     if not samples:

@@ -8,7 +8,7 @@ go through the network as one batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 import cv2
 import mxnet as mx
@@ -75,15 +75,23 @@ class Predictor:
             return predict_with_flip(self._run, crops, self.flip_perm)
         return np.asarray(self._run(crops), dtype=np.float64)
 
+    def predict_crops_and_mirrors(self, crops: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """``(plain, flip-averaged)`` landmarks of ``crops``, from one batch with their mirrors
+        (whatever ``flip`` says): how far the two differ tells a face from a non-face."""
+        crops = np.ascontiguousarray(crops, dtype=np.float32)
+        return predict_with_flip(self._run, crops, self.flip_perm, return_plain=True)
+
+    def crop_at(self, image: np.ndarray, five_points: np.ndarray):
+        """The crop aligned from five points (3xSxS float32 RGB) and its image-to-crop matrix."""
+        matrix = estimate_transform(five_points, self.input_size, template=self.template)
+        return to_network_input(warp(image, matrix, self.input_size)), matrix
+
     def align(self, image: np.ndarray, face: Face):
         """The face's crop (3xSxS float32 RGB) and its image-to-crop matrix."""
-        if self.align_mode == "bbox":
-            matrix = box_transform(face.box, self.input_size, self.box_margin)
-        else:
-            matrix = estimate_transform(face.five_points, self.input_size,
-                                        template=self.template)
-        crop = warp(image, matrix, self.input_size)
-        return to_network_input(crop), matrix
+        if self.align_mode != "bbox":
+            return self.crop_at(image, face.five_points)
+        matrix = box_transform(face.box, self.input_size, self.box_margin)
+        return to_network_input(warp(image, matrix, self.input_size)), matrix
 
     def __call__(self, image: Union[str, np.ndarray]) -> List[FaceLandmarks]:
         if isinstance(image, str):

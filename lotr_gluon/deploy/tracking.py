@@ -5,10 +5,11 @@ Per-frame detection costs more than the landmark network (MTCNN ~56 ms per 640x4
 runs the detector on the first frame, every ``detect_every`` frames and whenever a face is
 lost, and otherwise aligns each face of frame t from the five points of its landmarks in
 frame t-1, which is how the network's training crops were aligned (from landmarks, not from a
-detector). A face is judged lost when its new landmarks, seen in the crop they were predicted
-from, are far from where an aligned face's five points sit (the model no longer sees a face
-there), or when most of them leave the frame. Faces keep their id while tracked; a detection
-overlapping a tracked face (IoU of the boxes) is that face, not a new one.
+detector), extrapolated at constant velocity. A face is judged lost when the network's
+answers on its crop and on the mirrored crop disagree (a crop without an aligned face), when
+its five points in the crop are far from the alignment template, or when most landmarks
+leave the frame. Faces keep their id while tracked; a detection overlapping a tracked face
+(IoU of the boxes) is that face, not a new one.
 
 :class:`OneEuroFilter` (Casiez et al., CHI 2012) smooths each face's coordinates: a low-pass
 filter whose cutoff rises with the speed, so a still face stops jittering and a moving one
@@ -22,10 +23,8 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..data.align import estimate_transform, invert, transform_points, warp
+from ..data.align import invert, points_box, transform_points
 from ..data.landmarks import get_schema
-from ..data.transforms import to_network_input
-from ..flip import predict_with_flip
 from .predictor import FaceLandmarks, Predictor
 
 # Chosen on synthetic trajectory videos (README, "Video"; tools/benchmark.py --video): with
@@ -105,8 +104,10 @@ class _Track:
         return self.five_points if self.velocity is None else self.five_points + self.velocity
 
 
-def _box_of(points: np.ndarray) -> np.ndarray:
-    return np.concatenate([points.min(axis=0), points.max(axis=0)])
+def share_in_frame(points: np.ndarray, width: int, height: int) -> float:
+    """The share of ``(N, 2)`` points inside a ``width x height`` frame."""
+    return float(((points[:, 0] >= 0) & (points[:, 0] < width)
+                  & (points[:, 1] >= 0) & (points[:, 1] < height)).mean())
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -195,15 +196,12 @@ class FaceTracker:
         ``fresh`` tracks were just detected: the detector vouches for them this frame."""
         if not tracks:
             return [], False
-        size, template = self.predictor.input_size, self.predictor.template
-        matrices = [estimate_transform(track.expected_five_points(), size, template=template)
-                    for track in tracks]
-        crops = np.stack([to_network_input(warp(image, m, size)) for m in matrices])
-        plain, averaged = predict_with_flip(self.predictor._run, crops,
-                                            self.predictor.flip_perm, return_plain=True)
+        crops, matrices = zip(*(self.predictor.crop_at(image, track.expected_five_points())
+                                for track in tracks))
+        plain, averaged = self.predictor.predict_crops_and_mirrors(np.stack(crops))
         # The mirrored crop's answer, mapped back, should agree with the plain one on a face.
-        disagreement = 2 * np.linalg.norm(plain - averaged, axis=-1).mean(axis=-1) / size
-        self.last_disagreement = disagreement
+        disagreement = (2 * np.linalg.norm(plain - averaged, axis=-1).mean(axis=-1)
+                        / self.predictor.input_size)
         faces, lost = [], []
         for track, crop_points, matrix, differ in zip(
                 tracks, averaged if self.predictor.flip else plain, matrices, disagreement):
@@ -218,7 +216,7 @@ class FaceTracker:
             if self.smoothing:
                 track.smoother = track.smoother or OneEuroFilter(self.min_cutoff, self.beta)
                 points = track.smoother(points, t)
-            track.box = _box_of(points)
+            track.box = points_box(points)
             faces.append(TrackedFace(track.box, track.score, points, face_id=track.face_id,
                                      detected=detected))
         self.tracks = [track for track in self.tracks if track not in lost]
@@ -228,7 +226,5 @@ class FaceTracker:
         """The crop no longer holds an aligned face, or most points left the frame."""
         five = self.schema.five_point(crop_points)
         distance = np.linalg.norm(five - self.predictor.template, axis=1).mean()
-        h, w = shape[:2]
-        inside = ((photo_points[:, 0] >= 0) & (photo_points[:, 0] < w)
-                  & (photo_points[:, 1] >= 0) & (photo_points[:, 1] < h)).mean()
-        return distance / self.predictor.input_size > self.lost_distance or inside < 0.5
+        return (distance / self.predictor.input_size > self.lost_distance
+                or share_in_frame(photo_points, shape[1], shape[0]) < 0.5)
