@@ -13,7 +13,9 @@ import platform
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
-from .gpu_support import WHEEL_ARCHES, installed_mxnet, runs_on, unsupported_message, visible_gpus
+from .data.detector import detector_files
+from .gpu_support import (WHEEL_ARCHES, UnsupportedGPUError, check_gpus, installed_mxnet,
+                          runs_on, unsupported_message, visible_gpus)
 
 DEFAULT_INSIGHTFACE_ROOT = os.path.join("~", ".insightface", "models")
 
@@ -27,8 +29,7 @@ class Report:
         self.lines.append(f"{label:<14} {text}")
 
 
-def _mxnet(report: Report) -> Optional[object]:
-    found = installed_mxnet()
+def _mxnet(report: Report, found) -> Optional[object]:
     if found is None:
         report.add("mxnet", "not installed: pip install -e '.[cpu]' (or '.[cu112]' on CUDA 11.2)")
         report.problems.append("MXNet is not installed")
@@ -43,10 +44,9 @@ def _mxnet(report: Report) -> Optional[object]:
     return features
 
 
-def _gpus(report: Report, features, wanted: Sequence[int]) -> None:
+def _gpus(report: Report, features, wheel: str, wanted: Sequence[int]) -> None:
     gpus = visible_gpus()
     cuda = features is not None and features.is_enabled("CUDA")
-    wheel = (installed_mxnet() or ("", ""))[0]
     arches = WHEEL_ARCHES.get(wheel)
     if not gpus:
         report.add("gpus", "none visible (no NVIDIA driver or CUDA_VISIBLE_DEVICES is empty); "
@@ -70,8 +70,11 @@ def _gpus(report: Report, features, wanted: Sequence[int]) -> None:
         elif not cuda:
             report.problems.append(f"--gpus {index}: {wheel} is a CPU build; install "
                                    f"mxnet-cu112 (pip install -e '.[cu112]')")
-        elif arches is not None and not runs_on(gpu.capability, arches):
-            report.problems.append(unsupported_message(gpu, wheel, arches))
+        else:
+            try:
+                check_gpus([index], gpus, wheel)
+            except UnsupportedGPUError as err:
+                report.problems.append(str(err))
 
 
 def _threads(report: Report) -> None:
@@ -100,9 +103,7 @@ def _detectors(report: Report, detector: Optional[str], detector_model: Optional
     root = os.path.expanduser(DEFAULT_INSIGHTFACE_ROOT)
     packs = sorted(glob.glob(os.path.join(root, "*", "det*.onnx")))
     if detector_model:
-        candidates = ([detector_model] if detector_model.endswith(".onnx")
-                      else sorted(glob.glob(os.path.join(detector_model, "det*.onnx"))))
-        packs = [p for p in candidates if os.path.isfile(p)] or packs
+        packs = detector_files(detector_model) or packs
     found = ", ".join(packs) if packs else f"no det*.onnx under {root} or --detector-model"
     report.add("retinaface", f"insightface {'installed' if insightface else 'missing'}; {found}")
     if detector == "retinaface":
@@ -128,9 +129,10 @@ def diagnose(gpus: Sequence[int] = (), detector: Optional[str] = None,
 
     report = Report()
     report.add("lotr_gluon", f"{__version__}, Python {platform.python_version()}")
-    features = _mxnet(report)
+    found = installed_mxnet()
+    features = _mxnet(report, found)
     _threads(report)
-    _gpus(report, features, gpus)
+    _gpus(report, features, found[0] if found else "", gpus)
     _onnx(report)
     _detectors(report, detector, detector_model)
     path = "GPU " + ",".join(map(str, gpus)) if gpus else "the CPU"

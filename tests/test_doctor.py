@@ -68,7 +68,7 @@ def test_the_doctor_reports_the_hopper_gpu_it_cannot_use(monkeypatch):
         def is_enabled(self, name):
             return name in ("CUDA", "CUDNN", "NCCL")
 
-    monkeypatch.setattr(doctor, "_mxnet", lambda report: CudaBuild())
+    monkeypatch.setattr(doctor, "_mxnet", lambda report, found: CudaBuild())
     report = doctor.diagnose([0, 1])
     text = "\n".join(report.lines)
     assert "gpu 0" in text and "cannot run" in text and "gpu 1" in text and "runs (" in text

@@ -66,6 +66,14 @@ class MTCNNDetector:
         return sorted(faces, key=lambda f: -f.score)
 
 
+def detector_files(model_path: str) -> List[str]:
+    """The RetinaFace/SCRFD ONNX files at ``model_path``: the file itself, or a folder's
+    ``det*.onnx`` (insightface packs name their detector so)."""
+    candidates = ([model_path] if model_path.endswith(".onnx")
+                  else sorted(glob.glob(os.path.join(model_path, "det*.onnx"))))
+    return [path for path in candidates if os.path.isfile(path)]
+
+
 class RetinaFaceDetector:
     """insightface's RetinaFace / SCRFD from a model folder or ``.onnx`` file you supply.
 
@@ -81,9 +89,8 @@ class RetinaFaceDetector:
     """
 
     def __init__(self, model_path: str, input_size: int = 640, threshold: float = 0.5):
-        candidates = ([model_path] if model_path.endswith(".onnx")
-                      else sorted(glob.glob(os.path.join(model_path, "det*.onnx"))))
-        if not candidates or not os.path.isfile(candidates[0]):
+        candidates = detector_files(model_path)
+        if not candidates:
             raise FileNotFoundError(
                 f"retinaface: no detector at {model_path}; put insightface's detector ONNX "
                 f"there (e.g. det_10g.onnx from the buffalo_l model pack) or pass the .onnx "
