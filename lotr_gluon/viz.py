@@ -106,16 +106,15 @@ def plot_ced(curves: Dict[str, np.ndarray], path: str, threshold: float = 0.08,
     plt.close(fig)
 
 
-def _baseline(ax, value: float, color, label: str) -> None:
-    """A dashed mean-shape line; runs on the same data share one grey line, drawn once."""
-    for other in ax.get_lines():
-        if getattr(other, "_mean_shape", None) is not None and np.isclose(other._mean_shape,
-                                                                             value):
-            other.set_color("0.3")
-            other.set_label("mean shape")
+def _baseline(ax, drawn: Dict[float, object], value: float, color, label: str) -> None:
+    """A dashed mean-shape line; runs on the same data share one grey line, drawn once.
+    ``drawn`` maps the values already drawn on ``ax`` to their lines."""
+    for other, line in drawn.items():
+        if np.isclose(other, value):
+            line.set_color("0.3")
+            line.set_label("mean shape")
             return
-    line = ax.axhline(value, color=color, ls="--", lw=1, label=f"{label}: mean shape")
-    line._mean_shape = value
+    drawn[value] = ax.axhline(value, color=color, ls="--", lw=1, label=f"{label}: mean shape")
 
 
 def plot_training_curves(log_paths: Union[str, Sequence[str]], path: str,
@@ -136,6 +135,8 @@ def plot_training_curves(log_paths: Union[str, Sequence[str]], path: str,
                              for p in log_paths])
     plt = _pyplot()
     fig, (ax_loss, ax_nme) = plt.subplots(1, 2, figsize=(10, 3.8))
+    loss_lines: Dict[float, object] = {}
+    nme_lines: Dict[float, object] = {}
     x_label = "iteration"
     for log_path, label in zip(log_paths, labels):
         with open(log_path, encoding="utf-8") as f:
@@ -148,7 +149,8 @@ def plot_training_curves(log_paths: Union[str, Sequence[str]], path: str,
         line, = ax_loss.plot([x(r) for r in records], [r["loss"] for r in records],
                              marker=".", label=label)
         if "mean_shape_loss" in records[-1]:
-            _baseline(ax_loss, records[-1]["mean_shape_loss"], line.get_color(), label)
+            _baseline(ax_loss, loss_lines, records[-1]["mean_shape_loss"], line.get_color(),
+                      label)
         validated = [r for r in records if "val" in r]
         for mode, style in (("no_flip", "-"), ("flip", ":")):
             ax_nme.plot([x(r) for r in validated],
@@ -156,7 +158,8 @@ def plot_training_curves(log_paths: Union[str, Sequence[str]], path: str,
                         marker=".", color=line.get_color(),
                         label=f"{label}, {mode.replace('_', ' ')}")
         if validated and "mean_shape_nme" in validated[-1]:
-            _baseline(ax_nme, validated[-1]["mean_shape_nme"] * 100, line.get_color(), label)
+            _baseline(ax_nme, nme_lines, validated[-1]["mean_shape_nme"] * 100,
+                      line.get_color(), label)
     from matplotlib.ticker import FuncFormatter
 
     ax_loss.set_ylabel("training loss")

@@ -17,6 +17,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..metrics import normaliser
 from .detector import Face
 from .landmarks import LandmarkSchema
 from .samples import Sample
@@ -30,8 +31,7 @@ def match_detection(faces: Sequence[Face], landmarks: np.ndarray, schema: Landma
     if not faces:
         return None, "no face detected"
     truth = schema.five_point(landmarks)
-    lo, hi = landmarks.min(axis=0), landmarks.max(axis=0)
-    size = float(np.sqrt(max(np.prod(hi - lo), 1e-12)))
+    size = max(float(normaliser(np.asarray(landmarks)[None])[0]), 1e-6)
     distances = [np.linalg.norm(face.five_points - truth, axis=1).mean() / size
                  for face in faces]
     best = int(np.argmin(distances))

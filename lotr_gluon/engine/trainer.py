@@ -155,7 +155,8 @@ class Trainer:
         self.loss.hybridize(static_alloc=True, static_shape=True)
         self.trainer = self._build_gluon_trainer()
         train_landmarks = self.train_set.aligned_landmarks()
-        self.mean_shape_nme = mean_shape_in_photo(train_landmarks, *self.val_set.photo_frame())
+        self.val_photo = self.val_set.photo_frame()  # fixed: every validation maps back by it
+        self.mean_shape_nme = mean_shape_in_photo(train_landmarks, *self.val_photo)
         self.mean_shape_loss = self._mean_shape_loss(train_landmarks)
         self.start_epoch, self.best = 0, None
         os.makedirs(run_dir, exist_ok=True)
@@ -295,7 +296,7 @@ class Trainer:
         """Validation metrics without and with flip TTA, in the photo frame (the JD rule)."""
         predict = gluon_predictor(self.net, self.ctx[0])
         in_crops = evaluate(predict, self.val_loader, self.schema.flip_perm)
-        return in_crops.in_photo(*self.val_set.photo_frame()).metrics()
+        return in_crops.in_photo(*self.val_photo).metrics()
 
     def fit(self) -> Dict:
         """Train the remaining epochs; returns the last epoch's log record."""
