@@ -25,6 +25,12 @@ def summarize_run(run_dir: str, factor: float = 3.0) -> Tuple[str, bool]:
     passed = ratio >= factor
     lines.append(f"{'mean shape':10} {baseline * 100:7.2f}   -> the model is {ratio:.1f}x "
                  f"better ({'PASS' if passed else 'FAIL'}: the bar is {factor:g}x)")
+    alignment = metrics.get("alignment")
+    if alignment:
+        how = ("from the ground truth's five points" if alignment["source"] == "ground_truth"
+               else f"by the detector ({alignment['detected']} of {alignment['faces']}; "
+                    f"{alignment['fallback']} it missed from the ground truth)")
+        lines.append(f"NME in the {metrics.get('frame', 'crop')} frame; faces aligned {how}")
     lines.append("")
     outputs = [("metrics", "metrics.json"), ("per-image NME", "per_image_nme.csv"),
                ("CED plot", "ced.png"), ("training log", "log.jsonl"),

@@ -151,3 +151,45 @@ def test_detect_faces_tool_on_a_synthetic_set(tmp_path):
     assert len(records) == 8 and sum(r["matched"] for r in records) >= 6  # MTCNN finds most
     missing = subprocess.run(tool[:3] + ["/no/such/folder"], capture_output=True, text=True)
     assert missing.returncode == 1 and "none of ['train', 'val', 'test']" in missing.stderr
+
+
+def test_retinaface_finds_an_insightface_pack_already_on_disk(tmp_path, monkeypatch):
+    """No model given: the pack insightface keeps in ~/.insightface/models is used; with none
+    there the error names where it looked. Nothing is downloaded."""
+    pytest.importorskip("insightface")
+    from lotr_gluon.data.detector import get_detector
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"\.insightface/models/\*/det_\*\.onnx"):
+        get_detector("retinaface")
+    pack = tmp_path / ".insightface" / "models" / "buffalo_fake"
+    pack.mkdir(parents=True)
+    _fake_scrfd(pack / "det_fake.onnx")
+    faces = get_detector("retinaface")(np.zeros((SIDE, SIDE, 3), np.uint8))
+    np.testing.assert_allclose(faces[0].five_points, FIVE, atol=1e-3)
+
+
+class _ShiftedTruth:
+    """A picklable stand-in detector: one face at the image's encoded five points."""
+
+    def __call__(self, five):
+        from lotr_gluon.data.detector import Face
+
+        return [Face(np.zeros(4), 0.9, five + 1.0)]
+
+
+def test_worker_processes_write_the_same_records(tmp_path):
+    from lotr_gluon.data.detections import detect_split
+    from lotr_gluon.data.landmarks import get_schema
+
+    schema = get_schema("jd106")
+    samples = _samples(7)
+    truth = {s.image_path: schema.five_point(s.landmarks) for s in samples}
+    read = truth.__getitem__  # the "image" is the face's five points
+    serial = detect_split(samples, read, _ShiftedTruth(), schema, str(tmp_path / "a.jsonl"),
+                          progress=False)
+    parallel = detect_split(samples, read, _ShiftedTruth(), schema, str(tmp_path / "b.jsonl"),
+                            progress=False, workers=2, chunk_size=2)
+    assert parallel == serial and len(serial) == 7 and all(r["matched"] for r in serial.values())
+    assert sorted(open(tmp_path / "b.jsonl").read().splitlines()) == \
+        sorted(open(tmp_path / "a.jsonl").read().splitlines())

@@ -26,8 +26,20 @@ TINY = ["model.input_size=64", "train.batch_size=8", "data.workers=0", "train.lr
 
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory):
+    """40 synthetic faces (32 / 4 / 4) with the offline detector's detections beside them,
+    as tools/detect_faces.py leaves them: lotr_m.yaml aligns by the detector."""
+    from lotr_gluon.data.detections import detect_split, detections_file
+    from lotr_gluon.data.detector import get_detector
+    from lotr_gluon.data.formats import read_image_file, scan_dataset
+    from lotr_gluon.data.landmarks import get_schema
+
     root = str(tmp_path_factory.mktemp("synth"))
-    write_synthetic_dataset(root, 40, seed=2, workers=1, progress=False)  # 32 / 4 / 4
+    write_synthetic_dataset(root, 40, seed=2, workers=1, progress=False)
+    detector = get_detector("mtcnn")
+    for split in ("train", "val", "test"):
+        folder = os.path.join(root, split)
+        detect_split(scan_dataset(folder)[0], read_image_file, detector, get_schema("jd106"),
+                     detections_file(folder), progress=False, root=folder)
     return root
 
 
@@ -246,6 +258,13 @@ def test_eval_export_predict_tools(trained, synth, tmp_path):
     for mode in ("no_flip", "flip"):
         assert set(metrics[mode]) == {"nme", "auc", "failure_rate"}
     assert metrics["num_images"] == 4 and metrics["mean_shape_nme"] > 0
+    # lotr_m.yaml aligns by the detector: the run and the evaluation count how.
+    counts = json.load(open(os.path.join(trained, "alignment.json")))
+    for split, faces in (("train", 32), ("val", 4)):
+        c = counts[split]
+        assert c["source"] == "detector" and c["detected"] + c["fallback"] == faces
+    assert counts["train"]["detected"] >= 16  # MTCNN finds most synthetic faces (72%)
+    assert metrics["alignment"] == counts["val"] and metrics["frame"] == "photo"
     assert os.path.getsize(os.path.join(trained, "ced.png")) > 1000
 
     export = str(tmp_path / "export")

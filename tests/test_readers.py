@@ -113,3 +113,34 @@ def test_wflw_lines(tmp_path):
     assert len(samples) == 1 and samples[0].landmarks.shape == (98, 2)
     assert len(problems) == 1 and "expected 207 fields" in problems[0].message
     assert problems[0].path.endswith("list.txt:2")
+
+
+def test_lapa_with_and_without_the_count_line(tmp_path):
+    """LaPa's layout (images/, landmarks/, labels/ ignored): the count line is optional; bad
+    files are one problem each, as in the JD reader."""
+    from lotr_gluon.data.formats import scan_dataset
+
+    split = tmp_path / "LaPa" / "train"
+    for folder in ("images", "landmarks", "labels"):
+        (split / folder).mkdir(parents=True)
+    points = np.random.RandomState(2).uniform(10, 90, (106, 2))
+    lines = "".join(f"{x} {y}\n" for x, y in points)
+    files = {"counted": "106\n" + lines, "bare": lines, "short": "98\n" + "1 2\n" * 98,
+             "odd": lines + "7\n", "words": "106\n" + "1 2\n" * 105 + "x 3\n"}
+    for stem, text in files.items():
+        cv2.imwrite(str(split / "images" / f"{stem}.jpg"), np.full((100, 120, 3), 90, np.uint8))
+        (split / "landmarks" / f"{stem}.txt").write_text(text)
+    (split / "landmarks" / "orphan.txt").write_text(lines)
+    samples, problems = scan_dataset(str(tmp_path / "LaPa"), "lapa")
+    assert sorted(os.path.basename(s.image_path) for s in samples) == ["bare.jpg",
+                                                                       "counted.jpg"]
+    for sample in samples:
+        np.testing.assert_allclose(sample.landmarks, points)
+    by_file = {os.path.basename(p.path): p.message for p in problems}
+    assert by_file == {"short.txt": "expected 106 points, found 98",
+                       "odd.txt": "expected the point count or 'x y' lines, found '{}' "
+                                  "first".format(points[0, 0]),
+                       "words.txt": "non-numeric coordinate 'x'",
+                       "orphan.txt": "landmark file without an image"}
+    with pytest.raises(DatasetError, match="no LaPa data here"):
+        scan_dataset(str(split / "labels"), "lapa")

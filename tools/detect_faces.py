@@ -3,10 +3,12 @@ of the annotated face (its box, five points and score), as the paper's protocol 
 image from the detector's five points (Section 4.1).
 
 Each split gets OUT/SPLIT.jsonl (one JSON line per image, keyed by its path in the split
-folder: matched or not, and why) and OUT/SPLIT.unmatched.txt. A detection belongs to the annotated face when its five points lie
-within 0.25 box sizes of the ground truth's five points. Interrupted runs resume: images
-already in SPLIT.jsonl are not detected again. Nothing is downloaded; the default detector is
-the offline MTCNN.
+folder: matched or not, and why) and OUT/SPLIT.unmatched.txt. A detection belongs to the
+annotated face when its five points lie within 0.25 box sizes of the ground truth's five
+points. Interrupted runs resume: images already in SPLIT.jsonl are not detected again.
+Nothing is downloaded; the default detector is the offline MTCNN. Training and evaluation
+then align from these detections with --set data.align_source=detector (the paper's
+experiment files do).
 
 Examples:
   python tools/detect_faces.py --data data/synth
@@ -26,13 +28,17 @@ def main(argv=None) -> int:
     parser.add_argument("--format", default="jd106", help="dataset format (default jd106)")
     parser.add_argument("--splits", nargs="+", default=["train", "val", "test"])
     parser.add_argument("--detector", default="default", help="default (MTCNN) or retinaface")
-    parser.add_argument("--detector-model", help="retinaface: folder with det_10g.onnx")
+    parser.add_argument("--detector-model",
+                        help="retinaface: folder with det_10g.onnx, or the .onnx file "
+                             "(default: a pack already in ~/.insightface/models)")
+    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                        help="detector processes (default: up to 4; 0 = this process)")
     parser.add_argument("--out", help="output folder (default DATA/detections)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
     from lotr_gluon.data.detections import detect_split
-    from lotr_gluon.data.detector import get_detector
+    from lotr_gluon.data.detector import LazyDetector, get_detector
     from lotr_gluon.data.formats import FORMATS, scan_dataset
     from lotr_gluon.data.landmarks import get_schema
     from lotr_gluon.fileio import atomic_write_text
@@ -43,7 +49,9 @@ def main(argv=None) -> int:
     if not splits:
         raise FileNotFoundError(f"--data {args.data}: none of {args.splits} is a folder there")
     out = args.out or os.path.join(args.data, "detections")
-    detector = get_detector(args.detector, model_path=args.detector_model)
+    detector = get_detector(args.detector, model_path=args.detector_model)  # fails here, once
+    if args.workers > 0:  # each worker process builds its own
+        detector = LazyDetector(args.detector, args.detector_model)
     schema = get_schema(FORMATS[args.format].schema)
     reader = FORMATS[args.format].image_reader()
     for split in splits:
@@ -51,7 +59,7 @@ def main(argv=None) -> int:
         samples = scan_dataset(folder, args.format)[0]
         records = detect_split(samples, reader, detector, schema,
                                os.path.join(out, f"{split}.jsonl"), not args.no_progress,
-                               root=folder)
+                               root=folder, workers=args.workers)
         missed = [r for r in records.values() if not r["matched"]]
         atomic_write_text(os.path.join(out, f"{split}.unmatched.txt"),
                           "".join(f"{r['image']}\t{r['reason']}\n" for r in missed))

@@ -4,6 +4,11 @@ Writes metrics.json (nme, auc, failure_rate as fractions for no_flip and flip, a
 mean_shape_nme when the training split is available), per_image_nme.csv and ced.png into
 --out (default: the run folder). --compare overlays other runs' CED curves.
 
+NME is scored in the photo (the JD rule): predictions go back through each face's alignment
+and are normalised by the photo's landmark box; the crop-frame figure is kept as an extra.
+Faces are aligned as the run was trained (data.align_source) unless --align-source says
+otherwise; detector alignment reads DATA/detections/SPLIT.jsonl from tools/detect_faces.py.
+
 Examples:
   python tools/eval.py --checkpoint runs/demo                   # the run's val split
   python tools/eval.py --checkpoint runs/lotr_m --split test
@@ -26,6 +31,11 @@ def main(argv=None) -> int:
                         help="split of the run's config (default val)")
     parser.add_argument("--data", help="evaluate this dataset folder instead of a config split")
     parser.add_argument("--format", default=None, help="dataset format (default: the run's)")
+    parser.add_argument("--align-source", choices=["ground_truth", "detector"],
+                        help="align faces from the annotation's five points or the "
+                             "detector's (default: the run's; ground_truth for --model)")
+    parser.add_argument("--detections", help="folder of SPLIT.jsonl (default: detections/ "
+                                             "beside the split)")
     parser.add_argument("--out", help="output folder (default: the run folder, or ./eval)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--compare", nargs="*", default=[], metavar="RUN",
@@ -38,7 +48,8 @@ def main(argv=None) -> int:
                        else "eval")
     report = run_evaluation(checkpoint=args.checkpoint, model_dir=args.model, split=args.split,
                             data=args.data, fmt=args.format, out_dir=out,
-                            batch_size=args.batch_size, compare=args.compare)
+                            batch_size=args.batch_size, compare=args.compare,
+                            align_source=args.align_source, detections=args.detections)
     print(f"wrote {out}/metrics.json, per_image_nme.csv, ced.png ({report['num_images']} images)")
     return 0
 

@@ -8,9 +8,9 @@ the small canvas instead of the full photo and augment from it; landmarks still 
 the annotation, so targets are exact. The pixels go through two bilinear resamplings instead
 of one, which is the only difference from the uncached path.
 
-The cache folder is keyed by the sample list and the crop settings, so a change to either
-starts a new cache instead of reading stale crops. Files are written atomically: several
-loader workers may fill the cache at once.
+The cache folder is keyed by the sample list (photos and the points each is aligned from) and
+the crop settings, so a change to either starts a new cache instead of reading stale crops.
+Files are written atomically: several loader workers may fill the cache at once.
 """
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ class CropCache:
 
     def __init__(self, folder: str, samples: Sequence[Sample], cropper: FaceCropper):
         key = json.dumps({"images": [s.image_path for s in samples],
+                          "five_points": [None if s.five_points is None else
+                                          np.round(s.five_points, 3).tolist() for s in samples],
                           "crop": cropper.crop_size, "align": cropper.align,
                           "face_fraction": cropper.face_fraction}, sort_keys=True)
         digest = hashlib.sha1(key.encode()).hexdigest()[:12]
@@ -54,7 +56,7 @@ class CropCache:
     def load(self, index: int, sample: Sample, read_photo: Callable[[int], np.ndarray]
              ) -> Tuple[np.ndarray, np.ndarray]:
         """``(canvas BGR uint8, photo-to-canvas 2x3 map)``, making the canvas on first use."""
-        matrix = self.cropper.canvas_matrix(sample.landmarks, sample.rect)
+        matrix = self.cropper.canvas_matrix(sample.landmarks, sample.rect, sample.five_points)
         path = self.path(index)
         canvas = None
         if os.path.isfile(path):

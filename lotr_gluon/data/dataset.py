@@ -6,12 +6,14 @@ is reproducible whatever the number of loader workers.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mxnet import gluon
 
 from .crop_cache import CropCache
+from .detections import ALIGN_SOURCES, AlignmentSummary, align_by_detections
 from .formats import FORMATS, read_image_file, scan_dataset
 from .landmarks import LandmarkSchema
 from .samples import DatasetError, Sample, summarize_problems
@@ -41,14 +43,18 @@ class LandmarkDataset(gluon.data.Dataset):
         Keep aligned canvases there (:class:`CropCache`) so later epochs skip the photos.
     read_image : callable, optional
         ``image_path -> BGR uint8`` (default: decode the file; RecordIO packs bring theirs).
+    alignment : AlignmentSummary, optional
+        How the samples' faces are aligned (default: all from their ground truth).
     """
 
     def __init__(self, samples: Sequence[Sample], cropper: FaceCropper, seed: int = 0,
                  cache_dir: Optional[str] = None,
-                 read_image: Optional[Callable[[str], np.ndarray]] = None):
+                 read_image: Optional[Callable[[str], np.ndarray]] = None,
+                 alignment: Optional[AlignmentSummary] = None):
         if not samples:
             raise DatasetError("dataset", "no usable samples")
         self.samples = list(samples)
+        self.alignment = alignment or AlignmentSummary("ground_truth", len(samples), 0, 0, 0)
         self.cropper = cropper
         self.seed = seed
         self.cache = CropCache(cache_dir, self.samples, cropper) if cache_dir else None
@@ -66,21 +72,27 @@ class LandmarkDataset(gluon.data.Dataset):
         sample = self.samples[index]
         if self.cache is not None:
             canvas, source = self.cache.load(index, sample, self.load_image)
-            return self.cropper(canvas, sample.landmarks, rng, sample.rect, source=source)
-        return self.cropper(self.load_image(index), sample.landmarks, rng, sample.rect)
+            return self.cropper(canvas, sample.landmarks, rng, sample.rect, source,
+                                sample.five_points)
+        return self.cropper(self.load_image(index), sample.landmarks, rng, sample.rect,
+                            five_points=sample.five_points)
+
+    def alignments(self) -> np.ndarray:
+        """``(M, 2, 3)``: each sample's photo-to-crop map before augmentation."""
+        return np.stack([self.cropper.alignment(s.landmarks, s.rect, s.five_points)
+                         for s in self.samples])
 
     def aligned_landmarks(self) -> np.ndarray:
         """``(M, N, 2)`` landmarks of every sample in its un-augmented crop (no image I/O)."""
         from .align import transform_points
 
-        return np.stack([transform_points(s.landmarks, self.cropper.alignment(s.landmarks, s.rect))
-                         for s in self.samples]).astype(np.float32)
+        return np.stack([transform_points(s.landmarks, m)
+                         for s, m in zip(self.samples, self.alignments())]).astype(np.float32)
 
     def photo_frame(self) -> Tuple[np.ndarray, np.ndarray]:
         """``(matrices (M, 2, 3), landmarks (M, N, 2))``: each un-augmented crop's photo-to-crop
         map and the photo's own landmarks, to score predictions in the photo (the JD rule)."""
-        matrices = np.stack([self.cropper.alignment(s.landmarks, s.rect) for s in self.samples])
-        return matrices, np.stack([s.landmarks for s in self.samples]).astype(np.float64)
+        return self.alignments(), np.stack([s.landmarks for s in self.samples]).astype(np.float64)
 
 
 class EpochBatchSampler(gluon.data.Sampler):
@@ -137,13 +149,45 @@ def make_loader(dataset: LandmarkDataset, batch_size: int, shuffle: bool, worker
 
 
 def open_dataset(path: str, fmt: str, schema: LandmarkSchema, input_size: int,
-               face_fraction: float, augment: Optional[AugmentConfig] = None, seed: int = 0,
-               report=print, align: str = "five_point", cache_dir: Optional[str] = None
-               ) -> LandmarkDataset:
-    """Scan and validate the dataset at ``path``; unusable samples are skipped, summarised."""
+                 face_fraction: float, augment: Optional[AugmentConfig] = None, seed: int = 0,
+                 report=print, align: str = "five_point", cache_dir: Optional[str] = None,
+                 align_source: str = "ground_truth", detections: Optional[str] = None,
+                 on_miss: str = "ground_truth") -> LandmarkDataset:
+    """Scan and validate the dataset at ``path``; unusable samples are skipped, summarised.
+
+    ``align_source="detector"`` aligns each face from the detector's five points (and box),
+    read from ``detections/SPLIT.jsonl`` beside the split (or under the ``detections``
+    folder); ``on_miss`` says what happens to faces the detector missed
+    (:func:`.detections.align_by_detections`). RecordIO packs carry their detections inside.
+    """
+    if align_source not in ALIGN_SOURCES:
+        raise ValueError(f"unknown align_source {align_source!r}; expected one of "
+                         f"{ALIGN_SOURCES}")
     samples, problems = scan_dataset(path, fmt)
     if problems:
         report(f"{path}: " + summarize_problems(problems, len(samples)))
+    if FORMATS[fmt].packed:
+        samples, alignment = _packed_alignment(samples, path, align_source)
+    elif align_source == "detector":
+        samples, alignment = align_by_detections(samples, path, detections, on_miss)
+    else:
+        alignment = AlignmentSummary("ground_truth", len(samples), 0, 0, 0)
+    report(f"{path}: {alignment}")
     cropper = FaceCropper(schema, input_size, face_fraction, augment, align)
     return LandmarkDataset(samples, cropper, seed=seed, cache_dir=cache_dir,
-                           read_image=FORMATS[fmt].image_reader())
+                           read_image=FORMATS[fmt].image_reader(), alignment=alignment)
+
+
+def _packed_alignment(samples: List[Sample], path: str, align_source: str
+                      ) -> Tuple[List[Sample], AlignmentSummary]:
+    """A pack stores each face's detected five points when it was packed from detections."""
+    detected = sum(s.five_points is not None for s in samples)
+    if align_source == "ground_truth":
+        plain = [replace(s, five_points=None) for s in samples]
+        return plain, AlignmentSummary("ground_truth", len(samples), 0, 0, 0)
+    if not detected:
+        raise DatasetError(path, "this pack holds no detections; pack it with "
+                                 "tools/pack_rec.py --align-source detector, or set "
+                                 "data.align_source=ground_truth")
+    return samples, AlignmentSummary("detector", len(samples), detected,
+                                     len(samples) - detected, 0, path)

@@ -8,11 +8,18 @@ ground-truth landmarks, accepted when they are within ``MATCH_DISTANCE`` of the 
 size. One JSON line per image goes to ``SPLIT.jsonl``: the matched box, five points and score,
 or why none matched. The file is appended image by image, so an interrupted run resumes where
 it stopped (a torn last line is detected anew).
+
+A dataset opened with ``align_source="detector"`` (:func:`align_by_detections`) then aligns
+each face from its detection. A face the detector missed is aligned from its ground-truth five
+points (``on_miss="ground_truth"``, as Earp et al. fall back to the annotation) or, for a
+training split only, left out (``on_miss="skip"``); either way the count is reported, and the
+evaluation splits keep every face so that scores stay comparable.
 """
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -20,9 +27,11 @@ import numpy as np
 from ..metrics import normaliser
 from .detector import Face
 from .landmarks import LandmarkSchema
-from .samples import Sample
+from .samples import DatasetError, Sample
 
 MATCH_DISTANCE = 0.25  # mean five-point distance / sqrt(w * h) of the landmarks' box
+ALIGN_SOURCES = ("ground_truth", "detector")
+MISS_POLICIES = ("ground_truth", "skip")
 
 
 def match_detection(faces: Sequence[Face], landmarks: np.ndarray, schema: LandmarkSchema
@@ -64,18 +73,38 @@ def _record(key: str, face: Optional[Face], reason: str) -> dict:
     return record
 
 
+def _detect_chunk(detector: Callable[[np.ndarray], List[Face]],
+                  read_image: Callable[[str], np.ndarray], schema: LandmarkSchema,
+                  chunk: Sequence[Tuple[str, Sample]]) -> List[dict]:
+    """Records of ``(key, sample)`` pairs (run in a worker process: one detector per chunk)."""
+    records = []
+    for key, sample in chunk:
+        face, reason = match_detection(detector(read_image(sample.image_path)),
+                                       sample.landmarks, schema)
+        records.append(_record(key, face, reason))
+    return records
+
+
 def detect_split(samples: Sequence[Sample], read_image: Callable[[str], np.ndarray],
                  detector: Callable[[np.ndarray], List[Face]], schema: LandmarkSchema,
-                 path: str, progress: bool = True, root: Optional[str] = None
-                 ) -> Dict[str, dict]:
+                 path: str, progress: bool = True, root: Optional[str] = None,
+                 workers: int = 0, chunk_size: int = 32) -> Dict[str, dict]:
     """Detect and match every sample not yet in ``path``; returns all records, keyed by image
-    path relative to ``root`` (the split folder, so the dataset can move) when given."""
+    path relative to ``root`` (the split folder, so the dataset can move) when given.
+
+    ``workers > 0`` detects in that many processes, ``chunk_size`` images at a time; the
+    detector must then pickle (:class:`.detector.LazyDetector` does, building the network in
+    each process).
+    """
+    from functools import partial
+    from multiprocessing import get_context
+
     from tqdm import tqdm
 
     key = (lambda s: os.path.relpath(s.image_path, root)) if root else (  # noqa: E731
         lambda s: s.image_path)
     done = read_detections(path)
-    todo = [s for s in samples if key(s) not in done]
+    todo = [(key(s), s) for s in samples if key(s) not in done]
     if done and todo and os.path.getsize(path):
         with open(path, "rb") as f:  # a torn last line: start the next record on a new line
             f.seek(-1, os.SEEK_END)
@@ -84,13 +113,120 @@ def detect_split(samples: Sequence[Sample], read_image: Callable[[str], np.ndarr
             with open(path, "a", encoding="utf-8") as f:
                 f.write("\n")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "a", encoding="utf-8") as out:
-        for sample in tqdm(todo, desc=os.path.basename(path), unit="image",
-                           disable=None if progress else True):
-            face, reason = match_detection(detector(read_image(sample.image_path)),
-                                           sample.landmarks, schema)
-            record = _record(key(sample), face, reason)
-            out.write(json.dumps(record) + "\n")
-            out.flush()
-            done[record["image"]] = record
+    chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
+    work = partial(_detect_chunk, detector, read_image, schema)
+    pool = get_context("spawn").Pool(workers) if workers > 0 and len(chunks) > 1 else None
+    try:
+        results = pool.imap_unordered(work, chunks) if pool else map(work, chunks)
+        with open(path, "a", encoding="utf-8") as out, tqdm(
+                total=len(todo), desc=os.path.basename(path), unit="image",
+                disable=None if progress else True) as bar:
+            for records in results:
+                for record in records:
+                    out.write(json.dumps(record) + "\n")
+                    done[record["image"]] = record
+                out.flush()
+                bar.update(len(records))
+    finally:
+        if pool is not None:
+            pool.terminate()
     return done
+
+
+def detections_file(split_path: str, folder: Optional[str] = None) -> str:
+    """Where ``tools/detect_faces.py`` keeps a split's detections: ``FOLDER/SPLIT.jsonl``, with
+    ``FOLDER`` defaulting to ``detections/`` beside the split (its default ``--out``)."""
+    split_path = os.path.normpath(split_path)
+    folder = folder or os.path.join(os.path.dirname(split_path), "detections")
+    return os.path.join(folder, os.path.basename(split_path) + ".jsonl")
+
+
+@dataclass(frozen=True)
+class AlignmentSummary:
+    """How a split's faces were aligned (written to the run folder and the evaluation)."""
+
+    source: str  # ground_truth or detector
+    faces: int  # in the dataset after the policy
+    detected: int  # aligned from their detection
+    fallback: int  # missed by the detector, aligned from the ground truth
+    skipped: int  # missed by the detector and left out (training only)
+    detections: Optional[str] = None  # the SPLIT.jsonl read
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        if self.source == "ground_truth":
+            return f"{self.faces} faces aligned from their ground-truth five points"
+        text = f"{self.detected} of {self.faces + self.skipped} faces aligned by the detector"
+        if self.fallback:
+            text += f", {self.fallback} it missed aligned from the ground truth"
+        if self.skipped:
+            text += f", {self.skipped} it missed left out"
+        return text + (f" ({self.detections})" if self.detections else "")
+
+
+def _parse_record(record: dict, where: str) -> Tuple[Tuple[float, ...], np.ndarray]:
+    try:
+        box = tuple(float(v) for v in record["box"])
+        five = np.asarray(record["five_points"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise DatasetError(where, f"record of {record.get('image')!r} is matched but has no "
+                                  f"valid box and five_points") from None
+    if len(box) != 4 or five.shape != (5, 2) or not np.all(np.isfinite(five)):
+        raise DatasetError(where, f"record of {record.get('image')!r}: expected a 4-number box "
+                                  f"and 5 finite points")
+    return box, five
+
+
+def align_by_detections(samples: Sequence[Sample], split_path: str,
+                        folder: Optional[str] = None, on_miss: str = "ground_truth"
+                        ) -> Tuple[List[Sample], AlignmentSummary]:
+    """Give each sample its detection's box and five points (what the cropper aligns from).
+
+    Parameters
+    ----------
+    samples : sequence of Sample
+        The split, as its reader scanned it.
+    split_path : str
+        The split's folder (records are keyed by image path relative to it).
+    folder : str, optional
+        Where ``SPLIT.jsonl`` is (default: ``detections/`` beside the split).
+    on_miss : str
+        ``ground_truth``: a face the detector missed keeps the ground-truth alignment;
+        ``skip``: it is left out (meant for training splits).
+    """
+    if on_miss not in MISS_POLICIES:
+        raise ValueError(f"unknown policy for missed faces {on_miss!r}; expected one of "
+                         f"{MISS_POLICIES}")
+    path = detections_file(split_path, folder)
+    split = os.path.normpath(split_path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{path}: no face detections for {split}; run python tools/detect_faces.py "
+            f"--data {os.path.dirname(split) or '.'} --splits {os.path.basename(split)}"
+            f"{'' if folder is None else ' --out ' + folder} (or set "
+            f"data.align_source=ground_truth to align from the annotation)")
+    records = read_detections(path)
+    root = split if os.path.isdir(split) else os.path.dirname(split)
+    keys = [os.path.relpath(s.image_path, root) for s in samples]
+    absent = [k for k in keys if k not in records]
+    if absent:
+        raise DatasetError(path, f"{len(absent)} of {len(samples)} images have no record "
+                                 f"(first {absent[0]}); run tools/detect_faces.py again: it "
+                                 f"detects only what is missing")
+    kept: List[Sample] = []
+    fallback = skipped = 0
+    for sample, key in zip(samples, keys):
+        record = records[key]
+        if record.get("matched"):
+            box, five = _parse_record(record, path)
+            kept.append(replace(sample, rect=box, five_points=five))
+        elif on_miss == "skip":
+            skipped += 1
+        else:
+            kept.append(sample)
+            fallback += 1
+    summary = AlignmentSummary("detector", len(kept), len(kept) - fallback, fallback, skipped,
+                               path)
+    return kept, summary

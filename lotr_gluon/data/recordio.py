@@ -2,8 +2,8 @@
 
 ``tools/pack_rec.py`` warps each photo once into its aligned canvas (the crop centred in a
 square twice its size, see ``FaceCropper.canvas_matrix``), JPEG-encodes it and stores it in
-``SPLIT.rec`` with an ``SPLIT.idx`` index; the record header carries the landmarks (and the
-face box, if any) in canvas pixels. ``SPLIT.json`` says what was packed. Training then reads
+``SPLIT.rec`` with an ``SPLIT.idx`` index; the record header carries the landmarks, the face
+box (if any) and the detector's five points (when packed from detections) in canvas pixels. ``SPLIT.json`` says what was packed. Training then reads
 the pack as dataset format ``<format>_rec`` (e.g. ``jd106_rec``): augmentation still runs per
 epoch on the canvas, and the five-point alignment recovers the same crop from the landmarks.
 
@@ -42,14 +42,17 @@ def pack_split(samples: List[Sample], cropper: FaceCropper, prefix: str, schema:
         writer = mx.recordio.MXIndexedRecordIO(tmp_idx, tmp_rec, "w")
         for key, sample in enumerate(tqdm(samples, desc=os.path.basename(rec), unit="face",
                                           disable=None if progress else True)):
-            matrix = cropper.canvas_matrix(sample.landmarks, sample.rect)
+            matrix = cropper.canvas_matrix(sample.landmarks, sample.rect, sample.five_points)
             canvas = warp(read_image(sample.image_path), matrix, size)
             ok, encoded = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, quality])
             if not ok:
                 raise DatasetError(sample.image_path, "could not encode the aligned face")
             box = (np.full(4, np.nan) if sample.rect is None else
                    transform_points(np.reshape(sample.rect, (2, 2)), matrix).ravel())
-            label = np.concatenate([transform_points(sample.landmarks, matrix).ravel(), box])
+            five = (np.full(10, np.nan) if sample.five_points is None else
+                    transform_points(sample.five_points, matrix).ravel())
+            label = np.concatenate([transform_points(sample.landmarks, matrix).ravel(), box,
+                                    five])
             header = mx.recordio.IRHeader(0, label.astype(np.float32), key, 0)
             writer.write_idx(key, mx.recordio.pack(header, encoded.tobytes()))
         writer.close()
@@ -57,6 +60,7 @@ def pack_split(samples: List[Sample], cropper: FaceCropper, prefix: str, schema:
         "schema": schema, "num_points": int(samples[0].landmarks.shape[0]),
         "count": len(samples), "canvas_size": size, "crop_size": cropper.crop_size,
         "align": cropper.align, "face_fraction": cropper.face_fraction,
+        "detected": sum(s.five_points is not None for s in samples),
         "jpeg_quality": quality}, indent=1) + "\n")
     return len(samples)
 
@@ -79,7 +83,8 @@ def scan(prefix: str, num_points: Optional[int] = None, decode: bool = False
             header, payload = mx.recordio.unpack(reader.read_idx(key))
             label = np.asarray(header.label, dtype=np.float64)
             points = label[:2 * info["num_points"]].reshape(-1, 2)
-            box = label[2 * info["num_points"]:]
+            box = label[2 * info["num_points"]:2 * info["num_points"] + 4]
+            five = label[2 * info["num_points"] + 4:].reshape(-1, 2)  # packs before: none
             address = f"{rec}#{key}"
             if not np.all(np.isfinite(points)):
                 problems.append(Problem(address, "non-finite landmark in the record"))
@@ -88,7 +93,8 @@ def scan(prefix: str, num_points: Optional[int] = None, decode: bool = False
                 problems.append(Problem(address, "undecodable image in the record"))
                 continue
             rect = tuple(box) if box.size == 4 and np.all(np.isfinite(box)) else None
-            samples.append(Sample(address, points, rect))
+            detected = five if five.shape == (5, 2) and np.all(np.isfinite(five)) else None
+            samples.append(Sample(address, points, rect, detected))
     finally:
         reader.close()
     return samples, problems

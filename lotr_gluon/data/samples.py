@@ -28,6 +28,8 @@ class Sample:
     image_path: str
     landmarks: np.ndarray  # (N, 2) float64
     rect: Optional[Rect] = None  # face box x1 y1 x2 y2, when the dataset has one
+    # The detector's five points to align from (data/detections.py); None: from the landmarks.
+    five_points: Optional[np.ndarray] = None
 
 
 @dataclass(frozen=True)

@@ -116,14 +116,20 @@ class FaceCropper:
         self.augment = augment
         self.align = align
 
-    def alignment(self, landmarks: np.ndarray, box=None) -> np.ndarray:
-        """The 2x3 image-to-crop map from the landmarks' five points, or from the face box."""
+    def alignment(self, landmarks: np.ndarray, box=None,
+                  five_points: Optional[np.ndarray] = None) -> np.ndarray:
+        """The 2x3 image-to-crop map from five points, or from the face box.
+
+        ``five_points`` (a detector's) and ``box`` default to the landmarks' own.
+        """
         if self.align == "bbox":
             return box_transform(points_box(landmarks) if box is None else box, self.crop_size)
-        return estimate_transform(self.schema.five_point(landmarks), self.crop_size,
-                                  self.face_fraction)
+        if five_points is None:
+            five_points = self.schema.five_point(landmarks)
+        return estimate_transform(five_points, self.crop_size, self.face_fraction)
 
-    def canvas_matrix(self, landmarks: np.ndarray, box=None) -> np.ndarray:
+    def canvas_matrix(self, landmarks: np.ndarray, box=None,
+                      five_points: Optional[np.ndarray] = None) -> np.ndarray:
         """Photo -> canvas map: the aligned crop centred in a ``CANVAS_SCALE`` times larger square.
 
         The canvas keeps enough surroundings for any augmentation, so a cache of canvases
@@ -131,7 +137,7 @@ class FaceCropper:
         """
         offset = (CANVAS_SCALE - 1) * self.crop_size / 2.0
         return compose(np.array([[1.0, 0.0, offset], [0.0, 1.0, offset]]),
-                       self.alignment(landmarks, box))
+                       self.alignment(landmarks, box, five_points))
 
     @property
     def canvas_size(self) -> int:
@@ -139,13 +145,15 @@ class FaceCropper:
 
     def __call__(self, image: np.ndarray, landmarks: np.ndarray,
                  rng: Optional[np.random.RandomState] = None, box=None,
-                 source: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+                 source: Optional[np.ndarray] = None,
+                 five_points: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
         """``(BGR photo, (N, 2) landmarks)`` -> ``(3xSxS float32 RGB 0..255, (N, 2) float32)``.
 
-        ``landmarks`` and ``box`` are in the photo's pixels. ``source``, when given, is the
-        2x3 map from the photo to ``image`` (a cached canvas instead of the photo itself).
+        ``landmarks``, ``box`` and ``five_points`` are in the photo's pixels. ``source``, when
+        given, is the 2x3 map from the photo to ``image`` (a cached canvas instead of the photo
+        itself).
         """
-        matrix = self.alignment(landmarks, box)
+        matrix = self.alignment(landmarks, box, five_points)
         mirror = False
         if self.augment is not None:
             if rng is None:

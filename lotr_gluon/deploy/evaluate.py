@@ -32,12 +32,22 @@ def _mean_shape_nme(cfg, input_size: int, matrices: np.ndarray, photo_gt: np.nda
 def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = None,
                    split: str = "val", data: Optional[str] = None, fmt: Optional[str] = None,
                    out_dir: str = "eval", batch_size: int = 32, compare: List[str] = (),
-                   report=print) -> Dict:
-    """Evaluate a checkpoint or an exported model; print Table-2 lines; write the report."""
+                   report=print, align_source: Optional[str] = None,
+                   detections: Optional[str] = None) -> Dict:
+    """Evaluate a checkpoint or an exported model; print Table-2 lines; write the report.
+
+    ``align_source`` (``ground_truth`` or ``detector``, see :func:`open_dataset`) defaults to
+    the run's ``data.align_source`` for a checkpoint and to ``ground_truth`` for an exported
+    model; ``detections`` is the folder of ``SPLIT.jsonl`` when not beside the data.
+    """
     if checkpoint:
         net, cfg, epochs = model_from_checkpoint(checkpoint)
         if fmt:
             cfg.data.format = fmt
+        if align_source:
+            cfg.data.align_source = align_source
+        if detections:
+            cfg.data.detections = detections
         schema = schema_of(cfg)
         dataset = build_dataset(cfg, split, net.input_size, augment=False, path=data,
                                 report=report)
@@ -53,7 +63,9 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
         fmt = fmt or next((k for k, v in FORMATS.items() if v.schema == schema.name), "jd106")
         face_fraction = model.sidecar["face_fraction"]
         dataset = open_dataset(data, fmt, schema, model.sidecar["input_size"], face_fraction,
-                               report=report, align=model.sidecar.get("align", "five_point"))
+                               report=report, align=model.sidecar.get("align", "five_point"),
+                               align_source=align_source or "ground_truth",
+                               detections=detections)
         cfg, label = None, model.name
         spec = OutputSpec.from_sidecar(model.sidecar)
     loader, _ = make_loader(dataset, batch_size, shuffle=False)
@@ -62,7 +74,7 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
     matrices, photo_gt = dataset.photo_frame()
     result = in_crops.in_photo(matrices, photo_gt)  # the JD protocol: NME in the photo
     extra = {"model": label, "face_fraction": face_fraction, "frame": "photo",
-             "crop_frame": in_crops.metrics()}
+             "alignment": dataset.alignment.as_dict(), "crop_frame": in_crops.metrics()}
     if cfg is not None and data is None:
         baseline = _mean_shape_nme(cfg, net.input_size, matrices, photo_gt)
         if baseline is not None:

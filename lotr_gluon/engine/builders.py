@@ -48,11 +48,16 @@ def build_loss(cfg: Config, net) -> gluon.HybridBlock:
 
 def build_dataset(cfg: Config, split: str, input_size: int, augment: bool,
                   path: Optional[str] = None, report=print) -> LandmarkDataset:
-    """One split of ``cfg`` (or ``path`` read as ``cfg.data.format``), see :func:`open_dataset`."""
-    return open_dataset(path or resolve_split(cfg.data, split), cfg.data.format, schema_of(cfg),
-                      input_size, cfg.data.face_fraction,
-                      cfg.data.augment if augment else None, cfg.train.seed, report,
-                      cfg.data.align, cfg.data.cache_dir)
+    """One split of ``cfg`` (or ``path`` read as ``cfg.data.format``), see :func:`open_dataset`.
+
+    ``data.on_miss`` applies to the training split only: the splits that are scored keep
+    every face, so that their numbers compare across alignment sources.
+    """
+    d = cfg.data
+    return open_dataset(path or resolve_split(d, split), d.format, schema_of(cfg), input_size,
+                        d.face_fraction, d.augment if augment else None, cfg.train.seed,
+                        report, d.align, d.cache_dir, d.align_source, d.detections,
+                        d.on_miss if split == "train" and path is None else "ground_truth")
 
 
 def checkpoint_file(path: str) -> str:

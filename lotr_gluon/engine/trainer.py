@@ -48,6 +48,10 @@ class RunPaths:
         return os.path.join(self.root, "log.jsonl")
 
     @property
+    def alignment(self) -> str:  # how each split's faces were aligned, and how many
+        return os.path.join(self.root, "alignment.json")
+
+    @property
     def last(self) -> str:
         return os.path.join(self.root, "last.ckpt")
 
@@ -166,6 +170,9 @@ class Trainer:
             self._forget_logged_epochs_after(0)
         if self.chief:
             atomic_write_text(self.paths.config, dump_config(cfg))
+            atomic_write_text(self.paths.alignment, json.dumps(
+                {"train": self.train_set.alignment.as_dict(),
+                 "val": self.val_set.alignment.as_dict()}, indent=1) + "\n")
 
     def _build_data(self) -> None:
         """The training set (augmented, this worker's shard) and the validation set."""
