@@ -154,3 +154,30 @@ def test_plot_curves_draws_two_runs_and_names_an_empty_log(tmp_path):
     result = run_tool("plot_curves.py", str(tmp_path / "empty.jsonl"), "--out", str(out))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "empty.jsonl: no epochs logged yet" in result.stderr
+
+
+def test_demo_report_states_the_bar_and_each_alignment(tmp_path):
+    """4.93 / 1.29 = 3.8x passes a 3x bar; the second evaluation (detector alignment,
+    5.49 / 3.06 = 1.8x) is one line that says how its faces were aligned."""
+    import json
+
+    from lotr_gluon.demo_report import summarize_run
+
+    def write(folder, nme, base, alignment):
+        os.makedirs(folder, exist_ok=True)
+        line = {"nme": nme, "auc": 0.8, "failure_rate": 0.0}
+        with open(os.path.join(folder, "metrics.json"), "w") as f:
+            json.dump({"no_flip": line, "flip": line, "mean_shape_nme": base, "frame": "photo",
+                       "alignment": alignment}, f)
+
+    run, other = str(tmp_path / "demo"), str(tmp_path / "demo" / "by_detector")
+    write(run, 0.0129, 0.0493, {"source": "ground_truth", "faces": 200, "detected": 0,
+                                "fallback": 0, "skipped": 0})
+    write(other, 0.0306, 0.0549, {"source": "detector", "faces": 200, "detected": 129,
+                                  "fallback": 71, "skipped": 0})
+    text, passed = summarize_run(run, 3.0, [other])
+    assert passed and "3.8x better (PASS: the bar is 3x)" in text
+    assert "NME in the photo frame; faces aligned from the ground truth's five points" in text
+    assert ("aligned by the detector (129 of 200; 71 it missed from the ground truth): flip "
+            "NME 3.06 vs mean shape 5.49 (1.8x)") in text
+    assert not summarize_run(other, 3.0)[1]

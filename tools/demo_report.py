@@ -18,11 +18,14 @@ def main(argv=None) -> int:
     parser.add_argument("--factor", type=float, default=3.0,
                         help="how many times the mean-shape NME must be beaten (default 3)")
     parser.add_argument("--require", action="store_true", help="exit 1 when the bar is missed")
+    parser.add_argument("--also", nargs="*", default=[], metavar="FOLDER",
+                        help="further evaluations of the model (tools/eval.py --out FOLDER, "
+                             "e.g. with --align-source detector), one line each")
     args = parser.parse_args(argv)
 
     from lotr_gluon.demo_report import summarize_run
 
-    text, passed = summarize_run(args.run_dir, args.factor)
+    text, passed = summarize_run(args.run_dir, args.factor, args.also)
     print(text)
     return 1 if args.require and not passed else 0
 
