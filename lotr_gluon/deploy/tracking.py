@@ -98,6 +98,7 @@ class _Track:
     score: float
     smoother: Optional[OneEuroFilter] = None
     velocity: Optional[np.ndarray] = None  # five points' motion over the last frame
+    seeded: bool = True  # five_points are the detector's this frame: no motion to measure
 
     def expected_five_points(self) -> np.ndarray:
         """Where the five points should be in the next frame, at constant velocity."""
@@ -183,7 +184,7 @@ class FaceTracker:
             face = detections[best]
             size = np.sqrt(max(np.prod(face.box[2:] - face.box[:2]), 1.0))
             if np.linalg.norm(track.five_points - face.five_points, axis=1).mean() / size > 0.15:
-                track.five_points, track.velocity = face.five_points, None
+                track.five_points, track.velocity, track.seeded = face.five_points, None, True
         new = [_Track(self._next_id + i, face.five_points, face.box, face.score)
                for i, face in enumerate(f for j, f in enumerate(detections) if j not in claimed)]
         self._next_id += len(new)
@@ -211,8 +212,8 @@ class FaceTracker:
                 lost.append(track)
                 continue
             five = self.schema.five_point(points)
-            track.velocity = None if detected else five - track.five_points
-            track.five_points = five
+            track.velocity = None if track.seeded else five - track.five_points
+            track.five_points, track.seeded = five, False
             if self.smoothing:
                 track.smoother = track.smoother or OneEuroFilter(self.min_cutoff, self.beta)
                 points = track.smoother(points, t)
