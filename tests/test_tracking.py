@@ -112,3 +112,17 @@ def test_tracking_refuses_a_box_aligned_model_and_bad_smoothing():
     standin.align_mode = "bbox"
     with pytest.raises(ValueError, match="five-point"):
         FaceTracker(standin)
+
+
+def test_a_detection_that_agrees_keeps_the_tracks_velocity():
+    """A square moving 3 px a frame: after frame 5 (a detection frame whose detection agrees
+    with the track) the track still extrapolates 3 px; only a new track starts at rest."""
+    standin = _Standin(np.random.RandomState(1).uniform(-15, 15, (106, 2)))
+    tracker = FaceTracker(standin, detect_every=5, smoothing=False, max_disagreement=10.0)
+    tracker(_frame((50, 60)))
+    assert tracker.tracks[0].velocity is None  # just detected: no motion seen yet
+    for t in range(1, 6):
+        tracker(_frame((50 + 3 * t, 60)))
+    assert standin.detector_calls == 2  # frames 0 and 5
+    np.testing.assert_allclose(tracker.tracks[0].velocity, np.tile([3.0, 0.0], (5, 1)),
+                               atol=1e-6)
