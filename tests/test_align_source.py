@@ -52,6 +52,15 @@ def _detect(root, samples, missed=(1,), absent=()):
     return path
 
 
+@pytest.fixture
+def detected(tmp_path):
+    """A training split whose face 1 the detector missed: ``(folder, samples)``."""
+    root = str(tmp_path / "train")
+    samples = _split(root)
+    _detect(root, samples, missed=(1,))
+    return root, samples
+
+
 def test_detections_file_sits_beside_the_split():
     assert detections_file("data/jd/train") == os.path.join("data/jd", "detections",
                                                             "train.jsonl")
@@ -59,10 +68,8 @@ def test_detections_file_sits_beside_the_split():
                                                                        "val.jsonl")
 
 
-def test_each_face_gets_its_detection_and_misses_follow_the_policy(tmp_path):
-    root = str(tmp_path / "train")
-    samples = _split(root)
-    _detect(root, samples, missed=(1,))
+def test_each_face_gets_its_detection_and_misses_follow_the_policy(detected):
+    root, samples = detected
     schema = get_schema("jd106")
     aligned, summary = align_by_detections(samples, root)
     np.testing.assert_allclose(aligned[0].five_points, schema.five_point(samples[0].landmarks)
@@ -77,15 +84,13 @@ def test_each_face_gets_its_detection_and_misses_follow_the_policy(tmp_path):
     assert (skipped.faces, skipped.skipped) == (3, 1)
 
 
-def test_detector_alignment_moves_the_crop_by_the_detection_offset(tmp_path):
+def test_detector_alignment_moves_the_crop_by_the_detection_offset(detected):
     """Shifting the five points by d in the photo is aligning the photo shifted by -d: every
     landmark lands A d lower in the crop (A the alignment's linear part), worked from the
     ground-truth matrix alone."""
     from lotr_gluon.data.dataset import open_dataset
 
-    root = str(tmp_path / "val")
-    samples = _split(root)
-    _detect(root, samples, missed=(1,))
+    root, samples = detected
     schema = get_schema("jd106")
     truth = open_dataset(root, "jd106", schema, SIZE, 0.65, report=lambda _: None)
     lines = []
@@ -137,16 +142,14 @@ def test_training_skips_misses_but_scored_splits_keep_every_face(tmp_path):
                                  "lotr_m.yaml"), ["data.align_source=retinaface"])
 
 
-def test_a_pack_carries_the_detections(tmp_path):
+def test_a_pack_carries_the_detections(detected, tmp_path):
     """Packed from detections, a RecordIO split aligns its faces as the photos do."""
     from lotr_gluon.data.dataset import open_dataset
     from lotr_gluon.data.formats import read_image_file
     from lotr_gluon.data.recordio import pack_split
     from lotr_gluon.data.transforms import FaceCropper
 
-    root = str(tmp_path / "train")
-    samples = _split(root)
-    _detect(root, samples, missed=(1,))
+    root, samples = detected
     schema = get_schema("jd106")
     aligned, _ = align_by_detections(samples, root)
     prefix = str(tmp_path / "pack" / "train")

@@ -59,7 +59,7 @@ def test_jd_scan_reports_each_problem(jd_root):
     assert "point 7 at (900.0, 50.0) is far outside the 120x100 image" in by_file["far.jpg.txt"]
     assert "truncated" in by_file["truncated.jpg"]
     assert "unreadable" in by_file["garbage.jpg"]
-    assert by_file["missing_image.jpg.txt"] == "landmark file without a picture"
+    assert by_file["missing_image.jpg.txt"] == "landmark file without an image in picture/"
     assert len(problems) == 8
 
 
@@ -138,9 +138,9 @@ def test_lapa_with_and_without_the_count_line(tmp_path):
         np.testing.assert_allclose(sample.landmarks, points)
     by_file = {os.path.basename(p.path): p.message for p in problems}
     assert by_file == {"short.txt": "expected 106 points, found 98",
-                       "odd.txt": "expected the point count or 'x y' lines, found '{}' "
-                                  "first".format(points[0, 0]),
+                       "odd.txt": "first line should be the point count or 'x y' lines, "
+                                  "found '{}'".format(points[0, 0]),
                        "words.txt": "non-numeric coordinate 'x'",
-                       "orphan.txt": "landmark file without an image"}
+                       "orphan.txt": "landmark file without an image in images/"}
     with pytest.raises(DatasetError, match="no LaPa data here"):
         scan_dataset(str(split / "labels"), "lapa")
