@@ -1,10 +1,14 @@
 """Train a landmark model from a YAML experiment.
 
-The run folder gets config.yaml (resolved), log.jsonl (one JSON line per epoch), last.ckpt
-(resume) and best.ckpt (best validation AUC). Exit codes: 0 done, 1 error (bad config, missing
-data, non-finite loss: the last good checkpoint is kept), 2 usage.
+The run folder gets config.yaml (resolved), alignment.json (how many faces the detector
+aligned), log.jsonl (one JSON line per epoch), last.ckpt (resume) and best.ckpt (best
+validation AUC). The paper's experiment files align faces by the detector: run
+tools/detect_faces.py over the data once first (or --set data.align_source=ground_truth).
+Exit codes: 0 done, 1 error (bad config, missing data or detections, non-finite loss: the
+last good checkpoint is kept), 2 usage.
 
 Examples:
+  python tools/detect_faces.py --data /data/jd
   python tools/train.py --config experiments/lotr_r+.yaml --set data.root=/data/jd
   python tools/train.py --config experiments/lotr_m.yaml --set data.root=data/synth \\
       --set train.epochs=1 --out runs/try
