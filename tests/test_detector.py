@@ -191,5 +191,18 @@ def test_worker_processes_write_the_same_records(tmp_path):
     parallel = detect_split(samples, read, _ShiftedTruth(), schema, str(tmp_path / "b.jsonl"),
                             progress=False, workers=2, chunk_size=2)
     assert parallel == serial and len(serial) == 7 and all(r["matched"] for r in serial.values())
+    # A photo that does not decode is listed with the misses; the others are still detected.
+    from lotr_gluon.data.samples import DatasetError
+
+    def broken(name):
+        if name == "img3.jpg":
+            raise DatasetError(name, "unreadable image")
+        return truth[name]
+
+    records = detect_split(samples, broken, _ShiftedTruth(), schema,
+                           str(tmp_path / "c.jsonl"), progress=False)
+    assert records["img3.jpg"] == {"image": "img3.jpg", "matched": False,
+                                   "reason": "unreadable image"}
+    assert sum(r["matched"] for r in records.values()) == 6
     assert sorted(open(tmp_path / "b.jsonl").read().splitlines()) == \
         sorted(open(tmp_path / "a.jsonl").read().splitlines())

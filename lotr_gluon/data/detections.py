@@ -79,8 +79,12 @@ def _detect_chunk(detector: Callable[[np.ndarray], List[Face]],
     """Records of ``(key, sample)`` pairs (run in a worker process: one detector per chunk)."""
     records = []
     for key, sample in chunk:
-        face, reason = match_detection(detector(read_image(sample.image_path)),
-                                       sample.landmarks, schema)
+        try:
+            image = read_image(sample.image_path)
+        except DatasetError as err:  # listed with the misses, the run goes on
+            records.append(_record(key, None, err.message))
+            continue
+        face, reason = match_detection(detector(image), sample.landmarks, schema)
         records.append(_record(key, face, reason))
     return records
 
