@@ -126,3 +126,40 @@ def test_a_detection_that_agrees_keeps_the_tracks_velocity():
     assert standin.detector_calls == 2  # frames 0 and 5
     np.testing.assert_allclose(tracker.tracks[0].velocity, np.tile([3.0, 0.0], (5, 1)),
                                atol=1e-6)
+
+
+class _TwoSquares(_Standin):
+    """The stand-in detector, finding every bright square instead of one."""
+
+    def detector(self, image):
+        import cv2
+
+        self.detector_calls += 1
+        count, _, stats, centres = cv2.connectedComponentsWithStats(
+            (image[:, :, 0] > 128).astype(np.uint8))
+        return [Face(np.concatenate([c - 20, c + 20]), 0.9, SCHEMA.five_point(self.shape) + c)
+                for c, s in zip(centres[1:], stats[1:]) if s[cv2.CC_STAT_AREA] >= 400]
+
+
+def _frame_of(*centres, width=320, height=120):
+    frame = np.zeros((height, width, 3), np.uint8)
+    for centre in centres:
+        frame = np.maximum(frame, _frame(centre, width, height))
+    return frame
+
+
+def test_two_faces_keep_their_own_ids():
+    """Face A is tracked from frame 0; face B walks in at frame 3 and is picked up by the next
+    scheduled detection (frame 5) as id 1; B leaves at frame 12 and A keeps id 0 throughout;
+    B's landmarks never get A's id or the reverse."""
+    standin = _TwoSquares(np.random.RandomState(2).uniform(-15, 15, (106, 2)))
+    tracker = FaceTracker(standin, detect_every=5, smoothing=False, max_disagreement=10.0)
+    for t in range(16):
+        a = (60 + 2 * t, 60)
+        b = (240 - 2 * t, 60) if 3 <= t < 12 else (420, 60)  # off the frame otherwise
+        faces = {face.face_id: face for face in tracker(_frame_of(a, b))}
+        expected = {0} | ({1} if 5 <= t < 12 else set())
+        assert set(faces) == expected, t
+        np.testing.assert_allclose(faces[0].landmarks, standin.shape + a, atol=1.0)
+        if 1 in faces:
+            np.testing.assert_allclose(faces[1].landmarks, standin.shape + b, atol=1.0)
