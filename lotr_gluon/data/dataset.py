@@ -54,7 +54,7 @@ class LandmarkDataset(gluon.data.Dataset):
         if not samples:
             raise DatasetError("dataset", "no usable samples")
         self.samples = list(samples)
-        self.alignment = alignment or AlignmentSummary("ground_truth", len(samples), 0, 0, 0)
+        self.alignment = alignment or AlignmentSummary.ground_truth(len(samples))
         self.cropper = cropper
         self.seed = seed
         self.cache = CropCache(cache_dir, self.samples, cropper) if cache_dir else None
@@ -171,7 +171,7 @@ def open_dataset(path: str, fmt: str, schema: LandmarkSchema, input_size: int,
     elif align_source == "detector":
         samples, alignment = align_by_detections(samples, path, detections, on_miss)
     else:
-        alignment = AlignmentSummary("ground_truth", len(samples), 0, 0, 0)
+        alignment = AlignmentSummary.ground_truth(len(samples))
     report(f"{path}: {alignment}")
     cropper = FaceCropper(schema, input_size, face_fraction, augment, align)
     return LandmarkDataset(samples, cropper, seed=seed, cache_dir=cache_dir,
@@ -184,7 +184,7 @@ def _packed_alignment(samples: List[Sample], path: str, align_source: str
     detected = sum(s.five_points is not None for s in samples)
     if align_source == "ground_truth":
         plain = [replace(s, five_points=None) for s in samples]
-        return plain, AlignmentSummary("ground_truth", len(samples), 0, 0, 0)
+        return plain, AlignmentSummary.ground_truth(len(samples))
     if not detected:
         raise DatasetError(path, "this pack holds no detections; pack it with "
                                  "tools/pack_rec.py --align-source detector, or set "
