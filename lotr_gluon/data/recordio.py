@@ -3,9 +3,10 @@
 ``tools/pack_rec.py`` warps each photo once into its aligned canvas (the crop centred in a
 square twice its size, see ``FaceCropper.canvas_matrix``), JPEG-encodes it and stores it in
 ``SPLIT.rec`` with an ``SPLIT.idx`` index; the record header carries the landmarks, the face
-box (if any) and the detector's five points (when packed from detections) in canvas pixels. ``SPLIT.json`` says what was packed. Training then reads
-the pack as dataset format ``<format>_rec`` (e.g. ``jd106_rec``): augmentation still runs per
-epoch on the canvas, and the five-point alignment recovers the same crop from the landmarks.
+box (if any) and the detector's five points (when packed from detections) in canvas pixels.
+``SPLIT.json`` says what was packed. Training then reads the pack as dataset format
+``<schema>_rec`` (e.g. ``jd106_rec``): augmentation still runs per epoch on the canvas, and
+the five-point alignment recovers the same crop from the landmarks (or the detector's points).
 
 Images are addressed as ``PATH.rec#KEY`` and read by :class:`RecordImageReader`.
 """
