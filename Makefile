@@ -33,8 +33,9 @@ demo: setup $(SYNTH)/.complete $(SYNTH)/detections/.complete
 	$(PY) tools/summary.py
 	if [ -f $(DEMO)/last.ckpt ]; then $(PY) tools/train.py --resume $(DEMO); \
 	else $(PY) tools/train.py --config experiments/demo_synthetic.yaml --out $(DEMO); fi
-	$(PY) tools/eval.py --checkpoint $(DEMO) --out $(DEMO)
-	$(PY) tools/eval.py --checkpoint $(DEMO) --align-source detector --out $(DEMO)/by_detector
+	$(PY) tools/eval.py --checkpoint $(DEMO) --out $(DEMO) --linear-floor
+	$(PY) tools/eval.py --checkpoint $(DEMO) --align-source detector --out $(DEMO)/by_detector \
+	    --linear-floor
 	$(PY) tools/export.py --checkpoint $(DEMO) --out $(DEMO)/export --onnx
 	$(PY) tools/predict.py $(SYNTH)/test/picture/synth_001999.jpg $(REAL_PHOTO) \
 	    --model $(DEMO)/export --out $(DEMO)/predictions --flip

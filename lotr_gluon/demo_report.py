@@ -45,12 +45,20 @@ def summarize_run(run_dir: str, factor: float = 3.0, also: Sequence[str] = ()
     passed = ratio >= factor
     lines.append(f"{'mean shape':10} {baseline * 100:7.2f}   -> the model is {ratio:.1f}x "
                  f"better ({'PASS' if passed else 'FAIL'}: the bar is {factor:g}x)")
+    if "linear_floor_nme" in metrics:
+        floor, model = metrics["linear_floor_nme"], metrics["flip"]["nme"]
+        verdict = (f"the model is {floor / max(model, 1e-12):.2f}x better" if model < floor
+                   else f"the model is {model / floor:.2f}x worse: it has not yet learned more "
+                        f"than a linear map of HOG features")
+        lines.append(f"{'HOG ridge':10} {floor * 100:7.2f}   -> {verdict}")
     lines.append(f"NME in the {metrics.get('frame', 'crop')} frame; faces {_aligned_how(metrics)}")
     for folder in also:
         other = _read_metrics(folder, run_dir)
         nme, base = other["flip"]["nme"], other["mean_shape_nme"]
+        floor = (f", HOG ridge {other['linear_floor_nme'] * 100:.2f}"
+                 if "linear_floor_nme" in other else "")
         lines.append(f"  and with faces {_aligned_how(other)}: flip NME {nme * 100:.2f} vs "
-                     f"mean shape {base * 100:.2f} ({base / max(nme, 1e-12):.1f}x)")
+                     f"mean shape {base * 100:.2f} ({base / max(nme, 1e-12):.1f}x){floor}")
     lines.append("")
     outputs = [("metrics", "metrics.json"), ("per-image NME", "per_image_nme.csv"),
                ("CED plot", "ced.png"), ("training log", "log.jsonl"),

@@ -251,13 +251,14 @@ def _tool(*args):
 
 
 def test_eval_export_predict_tools(trained, synth, tmp_path):
-    result = _tool("eval.py", "--checkpoint", trained)
+    result = _tool("eval.py", "--checkpoint", trained, "--linear-floor")
     assert result.returncode == 0, result.stderr
     assert "no_flip" in result.stdout and "AUC" in result.stdout
     metrics = json.load(open(os.path.join(trained, "metrics.json")))
     for mode in ("no_flip", "flip"):
         assert set(metrics[mode]) == {"nme", "auc", "failure_rate"}
     assert metrics["num_images"] == 4 and metrics["mean_shape_nme"] > 0
+    assert 0 < metrics["linear_floor_nme"] < 1 and "linear floor NME" in result.stdout
     # lotr_m.yaml aligns by the detector: the run and the evaluation count how.
     counts = json.load(open(os.path.join(trained, "alignment.json")))
     for split, faces in (("train", 32), ("val", 4)):

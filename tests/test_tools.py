@@ -173,10 +173,15 @@ def test_demo_report_states_the_bar_and_each_alignment(tmp_path):
     run, other = str(tmp_path / "demo"), str(tmp_path / "demo" / "by_detector")
     write(run, 0.0129, 0.0493, {"source": "ground_truth", "faces": 200, "detected": 0,
                                 "fallback": 0, "skipped": 0})
+    with open(os.path.join(run, "metrics.json")) as f:
+        metrics = json.load(f)
+    with open(os.path.join(run, "metrics.json"), "w") as f:  # 1.29 / 0.96 = 1.34x worse
+        json.dump({**metrics, "linear_floor_nme": 0.0096}, f)
     write(other, 0.0306, 0.0549, {"source": "detector", "faces": 200, "detected": 129,
                                   "fallback": 71, "skipped": 0})
     text, passed = summarize_run(run, 3.0, [other])
     assert passed and "3.8x better (PASS: the bar is 3x)" in text
+    assert "HOG ridge     0.96   -> the model is 1.34x worse" in text
     assert "NME in the photo frame; faces aligned from the ground truth's five points" in text
     assert ("aligned by the detector (129 of 200; 71 it missed from the ground truth): flip "
             "NME 3.06 vs mean shape 5.49 (1.8x)") in text

@@ -14,31 +14,38 @@ from ..data.landmarks import get_schema
 from ..engine.builders import build_dataset, model_from_checkpoint, schema_of
 from ..engine.evaluator import (evaluate, gluon_predictor, mean_shape_in_photo,
                                 read_per_image_nme, table2_line, write_report)
+from ..engine.linear_floor import linear_floor_nme
 from ..heatmap_codec import OutputSpec
 from ..viz import plot_ced
 from .model_files import find_exported, load_symbol_block
 
 
-def _mean_shape_nme(cfg, input_size: int, matrices: np.ndarray, photo_gt: np.ndarray
-                    ) -> Optional[float]:
-    """The mean-shape baseline NME in the photo frame, when the config's train split exists."""
+def _floors(cfg, input_size: int, dataset, linear_floor: bool) -> Dict[str, float]:
+    """The mean shape's NME (and the linear floor's, when asked) on ``dataset`` in the photo
+    frame, from the config's training split; empty when that split is not there."""
     try:
         train = build_dataset(cfg, "train", input_size, augment=False, report=lambda _: None)
     except (OSError, ValueError):
-        return None
-    return mean_shape_in_photo(train.aligned_landmarks(), matrices, photo_gt)
+        return {}
+    floors = {"mean_shape_nme": mean_shape_in_photo(train.aligned_landmarks(),
+                                                    *dataset.photo_frame())}
+    if linear_floor:
+        floors["linear_floor_nme"] = linear_floor_nme(train, dataset)[0]
+    return floors
 
 
 def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = None,
                    split: str = "val", data: Optional[str] = None, fmt: Optional[str] = None,
                    out_dir: str = "eval", batch_size: int = 32, compare: List[str] = (),
                    report=print, align_source: Optional[str] = None,
-                   detections: Optional[str] = None) -> Dict:
+                   detections: Optional[str] = None, linear_floor: bool = False) -> Dict:
     """Evaluate a checkpoint or an exported model; print Table-2 lines; write the report.
 
     ``align_source`` (``ground_truth`` or ``detector``, see :func:`open_dataset`) defaults to
     the run's ``data.align_source`` for a checkpoint and to ``ground_truth`` for an exported
     model; ``detections`` is the folder of ``SPLIT.jsonl`` when not beside the data.
+    ``linear_floor`` also fits and scores the ridge-on-HOG floor (:mod:`..engine.linear_floor`)
+    from the run's training split.
     """
     if checkpoint:
         net, cfg, epochs = model_from_checkpoint(checkpoint)
@@ -76,9 +83,7 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
     extra = {"model": label, "face_fraction": face_fraction, "frame": "photo",
              "alignment": dataset.alignment.as_dict(), "crop_frame": in_crops.metrics()}
     if cfg is not None and data is None:
-        baseline = _mean_shape_nme(cfg, net.input_size, matrices, photo_gt)
-        if baseline is not None:
-            extra["mean_shape_nme"] = baseline
+        extra.update(_floors(cfg, net.input_size, dataset, linear_floor))
     names = [os.path.relpath(s.image_path) for s in dataset.samples]
     out = write_report(out_dir, result, names, extra)
     for mode in ("no_flip", "flip"):
@@ -89,6 +94,9 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
     if "mean_shape_nme" in out:
         report(f"mean shape   NME {out['mean_shape_nme'] * 100:5.2f}  (predicting the training "
                f"mean shape for every face)")
+    if "linear_floor_nme" in out:
+        report(f"linear floor NME {out['linear_floor_nme'] * 100:5.2f}  (ridge regression on HOG "
+               f"features of the training crops)")
     curves = {f"{label}, flip": result.nme_flip, f"{label}, no flip": result.nme}
     for run in compare:
         curves[f"{os.path.basename(os.path.normpath(run))}, flip"] = read_per_image_nme(run)
