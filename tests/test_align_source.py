@@ -61,11 +61,20 @@ def detected(tmp_path):
     return root, samples
 
 
-def test_detections_file_sits_beside_the_split():
+def test_detections_file_sits_beside_the_split(tmp_path):
+    from lotr_gluon.data.detections import records_root
+
     assert detections_file("data/jd/train") == os.path.join("data/jd", "detections",
                                                             "train.jsonl")
     assert detections_file("data/jd/val/", "/cache/det") == os.path.join("/cache/det",
                                                                        "val.jsonl")
+    # A split that is a file (WFLW's annotation list): keys relative to its folder.
+    listing = tmp_path / "list_98pt_test.txt"
+    listing.write_text("")
+    assert records_root(str(listing)) == str(tmp_path)
+    assert records_root(str(tmp_path) + "/") == str(tmp_path)
+    assert detections_file(str(listing)) == str(tmp_path / "detections" /
+                                                "list_98pt_test.txt.jsonl")
 
 
 def test_each_face_gets_its_detection_and_misses_follow_the_policy(detected):

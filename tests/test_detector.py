@@ -151,7 +151,7 @@ def test_detect_faces_tool_on_a_synthetic_set(tmp_path):
     assert records[0]["image"] == os.path.join("picture", "synth_000000.jpg")
     assert len(records) == 8 and sum(r["matched"] for r in records) >= 6  # MTCNN finds most
     missing = subprocess.run(tool[:3] + ["/no/such/folder"], capture_output=True, text=True)
-    assert missing.returncode == 1 and "none of ['train', 'val', 'test']" in missing.stderr
+    assert missing.returncode == 1 and "none of ['train', 'val', 'test'] is there" in missing.stderr
 
 
 def test_retinaface_finds_an_insightface_pack_already_on_disk(tmp_path, monkeypatch):

@@ -39,17 +39,20 @@ def main(argv=None) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
-    from lotr_gluon.data.detections import detect_split
+    from lotr_gluon.data.detections import detect_split, detections_file, records_root
     from lotr_gluon.data.detector import LazyDetector, get_detector
     from lotr_gluon.data.formats import FORMATS, scan_dataset
     from lotr_gluon.data.landmarks import get_schema
     from lotr_gluon.fileio import atomic_write_text
 
-    if args.format not in FORMATS:
-        raise ValueError(f"--format {args.format}: expected one of {sorted(FORMATS)}")
-    splits = [s for s in args.splits if os.path.isdir(os.path.join(args.data, s))]
+    if args.format not in FORMATS or FORMATS[args.format].packed:
+        raise ValueError(f"--format {args.format}: expected a source format "
+                         f"{sorted(k for k, v in FORMATS.items() if not v.packed)} (packs carry "
+                         f"detections from tools/pack_rec.py --align-source detector)")
+    splits = [s for s in args.splits if os.path.exists(os.path.join(args.data, s))]
     if not splits:
-        raise FileNotFoundError(f"--data {args.data}: none of {args.splits} is a folder there")
+        raise FileNotFoundError(f"--data {args.data}: none of {args.splits} is there (split "
+                                f"folders, or WFLW's annotation files)")
     out = args.out or os.path.join(args.data, "detections")
     detector = get_detector(args.detector, model_path=args.detector_model)  # fails here, once
     name = detector.description
@@ -59,17 +62,16 @@ def main(argv=None) -> int:
     schema = get_schema(FORMATS[args.format].schema)
     reader = FORMATS[args.format].image_reader()
     for split in splits:
-        folder = os.path.join(args.data, split)
-        samples = scan_dataset(folder, args.format)[0]
-        records = detect_split(samples, reader, detector, schema,
-                               os.path.join(out, f"{split}.jsonl"), not args.no_progress,
-                               root=folder, workers=args.workers, name=name)
+        path = os.path.join(args.data, split)
+        jsonl = detections_file(path, out)  # where training will look for them
+        samples = scan_dataset(path, args.format)[0]
+        records = detect_split(samples, reader, detector, schema, jsonl, not args.no_progress,
+                               root=records_root(path), workers=args.workers, name=name)
         missed = [r for r in records.values() if not r["matched"]]
-        atomic_write_text(os.path.join(out, f"{split}.unmatched.txt"),
-                          "".join(f"{r['image']}\t{r['reason']}\n" for r in missed))
+        unmatched = jsonl[:-len(".jsonl")] + ".unmatched.txt"
+        atomic_write_text(unmatched, "".join(f"{r['image']}\t{r['reason']}\n" for r in missed))
         print(f"{split}: {len(records)} images, {len(records) - len(missed)} matched, "
-              f"{len(missed)} without a matching detection "
-              f"({os.path.join(out, split + '.unmatched.txt')})")
+              f"{len(missed)} without a matching detection ({unmatched})")
     return 0
 
 

@@ -148,6 +148,13 @@ def detections_file(split_path: str, folder: Optional[str] = None) -> str:
     return os.path.join(folder, os.path.basename(split_path) + ".jsonl")
 
 
+def records_root(split_path: str) -> str:
+    """The folder that record keys (image paths) are relative to: the split's folder, or the
+    folder of a split that is a file (WFLW's annotation lists)."""
+    split_path = os.path.normpath(split_path)
+    return split_path if os.path.isdir(split_path) else os.path.dirname(split_path)
+
+
 @dataclass(frozen=True)
 class AlignmentSummary:
     """How a split's faces were aligned (written to the run folder and the evaluation)."""
@@ -220,7 +227,7 @@ def align_by_detections(samples: Sequence[Sample], split_path: str,
             f"{'' if folder is None else ' --out ' + folder} (or set "
             f"data.align_source=ground_truth to align from the annotation)")
     records = read_detections(path)
-    root = split if os.path.isdir(split) else os.path.dirname(split)
+    root = records_root(split)
     keys = [os.path.relpath(s.image_path, root) for s in samples]
     absent = [k for k in keys if k not in records]
     if absent:
