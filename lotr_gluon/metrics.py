@@ -8,19 +8,25 @@ paper prints them in %.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import Optional, Protocol, Tuple
 
 import numpy as np
 
-if TYPE_CHECKING:  # the schema is passed in; metrics do not depend on the data package
-    from .data.landmarks import LandmarkSchema
+
+class EyeSchema(Protocol):
+    """What the eye-based normalisers need of a landmark schema (``data.landmarks.
+    LandmarkSchema`` has it); metrics do not import the data package, which imports them."""
+
+    outer_eye_corners: Tuple[int, int]
+
+    def eye_centres(self, landmarks: np.ndarray) -> np.ndarray: ...
 
 NORMALISATIONS = ("bbox", "inter_ocular", "inter_pupil")
 FAILURE_THRESHOLD = 0.08
 
 
 def normaliser(gt: np.ndarray, norm: str = "bbox",
-               schema: Optional[LandmarkSchema] = None) -> np.ndarray:
+               schema: Optional[EyeSchema] = None) -> np.ndarray:
     """The per-image distance ``d`` that NME divides by. ``gt``: ``(M, N, 2)`` -> ``(M,)``.
 
     ``bbox``: sqrt(w * h) of the GT-landmark box (JD-landmark). ``inter_ocular``: distance of
@@ -43,7 +49,7 @@ def normaliser(gt: np.ndarray, norm: str = "bbox",
 
 
 def nme(pred: np.ndarray, gt: np.ndarray, norm: str = "bbox",
-        schema: Optional[LandmarkSchema] = None) -> np.ndarray:
+        schema: Optional[EyeSchema] = None) -> np.ndarray:
     """Per-image normalised mean error.
 
     ``pred``, ``gt``: ``(M, N, 2)`` or ``(N, 2)``; returns ``(M,)``.
