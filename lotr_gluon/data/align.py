@@ -112,6 +112,14 @@ def invert(matrix: np.ndarray) -> np.ndarray:
     return np.linalg.inv(full)[:2]
 
 
+def to_photo(points: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+    """Crop points back to their photos: ``(M, N, 2)`` (or one ``(N, 2)`` shape for all) and
+    ``(M, 2, 3)`` photo-to-crop maps -> ``(M, N, 2)`` photo points."""
+    return np.stack([transform_points(p, invert(m))
+                     for p, m in zip(np.broadcast_to(points, (len(matrices),)
+                                                     + np.shape(points)[-2:]), matrices)])
+
+
 def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     """The 2x3 map that applies ``inner`` then ``outer``."""
     full = lambda m: np.vstack([np.asarray(m, dtype=np.float64), [0.0, 0.0, 1.0]])

@@ -10,7 +10,7 @@ from typing import Callable, Dict, Optional, Sequence
 import mxnet as mx
 import numpy as np
 
-from ..data.align import invert, transform_points
+from ..data.align import to_photo
 from ..fileio import atomic_path, atomic_write_text
 from ..flip import predict_with_flip
 from ..heatmap_codec import OutputSpec
@@ -47,9 +47,7 @@ class EvalResult:
         against the photo's landmarks, normalised in the photo (the JD protocol: the box of
         the photo's landmarks). On a rolled face this differs from the crop frame, where the
         aligned landmarks' box is another shape."""
-        back = lambda points: np.stack([transform_points(p, invert(m))  # noqa: E731
-                                        for p, m in zip(points, matrices)])
-        pred, pred_flip = back(self.pred), back(self.pred_flip)
+        pred, pred_flip = to_photo(self.pred, matrices), to_photo(self.pred_flip, matrices)
         return EvalResult(nme(pred, photo_gt, norm, schema),
                           nme(pred_flip, photo_gt, norm, schema), pred, pred_flip,
                           np.asarray(photo_gt, dtype=np.float64))
@@ -94,9 +92,7 @@ def mean_shape_in_photo(train_landmarks: np.ndarray, matrices: np.ndarray,
                         photo_gt: np.ndarray) -> float:
     """The mean-shape baseline in the photo frame: the training crops' mean shape, mapped into
     each evaluated photo through that face's inverse alignment, scored as the model is."""
-    guess = mean_shape(train_landmarks)
-    back = np.stack([transform_points(guess, invert(m)) for m in matrices])
-    return float(np.mean(nme(back, photo_gt)))
+    return float(np.mean(nme(to_photo(mean_shape(train_landmarks), matrices), photo_gt)))
 
 
 def table2_line(label: str, metrics: Dict[str, float]) -> str:

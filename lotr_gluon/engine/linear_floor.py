@@ -16,7 +16,7 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-from ..data.align import invert, transform_points
+from ..data.align import to_photo
 from ..metrics import nme
 
 PENALTIES = (1.0, 10.0, 100.0, 1000.0, 3000.0, 10000.0, 30000.0)
@@ -95,5 +95,4 @@ def linear_floor_nme(train, evaluated) -> Tuple[float, RidgeFloor]:
     crops, _ = crops_of(evaluated)
     predicted = floor.predict(hog_features(crops))
     matrices, photo = evaluated.photo_frame()
-    in_photo = np.stack([transform_points(p, invert(m)) for p, m in zip(predicted, matrices)])
-    return float(np.mean(nme(in_photo, photo))), floor
+    return float(np.mean(nme(to_photo(predicted, matrices), photo))), floor
