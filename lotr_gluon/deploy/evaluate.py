@@ -20,15 +20,17 @@ from ..viz import plot_ced
 from .model_files import find_exported, load_symbol_block
 
 
-def _floors(cfg, input_size: int, dataset, linear_floor: bool) -> Dict[str, float]:
-    """The mean shape's NME (and the linear floor's, when asked) on ``dataset`` in the photo
-    frame, from the config's training split; empty when that split is not there."""
+def _floors(cfg, input_size: int, dataset, matrices: np.ndarray, photo_gt: np.ndarray,
+            linear_floor: bool) -> Dict[str, float]:
+    """The mean shape's NME (and the linear floor's, when asked) on ``dataset`` (whose photo
+    frame is ``matrices``, ``photo_gt``), from the config's training split; empty when that
+    split is not there."""
     try:
         train = build_dataset(cfg, "train", input_size, augment=False, report=lambda _: None)
     except (OSError, ValueError):
         return {}
-    floors = {"mean_shape_nme": mean_shape_in_photo(train.aligned_landmarks(),
-                                                    *dataset.photo_frame())}
+    floors = {"mean_shape_nme": mean_shape_in_photo(train.aligned_landmarks(), matrices,
+                                                    photo_gt)}
     if linear_floor:
         floors["linear_floor_nme"] = linear_floor_nme(train, dataset)[0]
     return floors
@@ -83,7 +85,7 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
     extra = {"model": label, "face_fraction": face_fraction, "frame": "photo",
              "alignment": dataset.alignment.as_dict(), "crop_frame": in_crops.metrics()}
     if cfg is not None and data is None:
-        extra.update(_floors(cfg, net.input_size, dataset, linear_floor))
+        extra.update(_floors(cfg, net.input_size, dataset, matrices, photo_gt, linear_floor))
     names = [os.path.relpath(s.image_path) for s in dataset.samples]
     out = write_report(out_dir, result, names, extra)
     for mode in ("no_flip", "flip"):
