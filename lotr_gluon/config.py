@@ -7,9 +7,11 @@ apply to another). ``--set train.epochs=1`` overrides a loaded value. Unknown or
 mistyped keys are errors that name the key and the file it came from. The resolved config is
 saved beside each run.
 
-``model`` takes ``name``, ``backbone_weights`` and any override of :func:`get_model`
-(``num_layers``, ``num_points``, ...); ``loss`` takes ``name`` and the loss's parameters
-(``t``, ``w``, ``eps``, ``scale``).
+``model`` takes ``name``, ``backbone_weights`` (``imagenet``, the default as in the paper;
+``none`` for random weights; or a ``.params`` path), ``init_from`` (a checkpoint whose weights
+start the run, with a fresh optimizer and schedule, as mmpose's ``load_from``) and any
+override of :func:`get_model` (``num_layers``, ``num_points``, ...); ``loss`` takes ``name``
+and the loss's parameters (``t``, ``w``, ``eps``, ``scale``).
 """
 from __future__ import annotations
 
@@ -26,12 +28,15 @@ import yaml
 from .data.align import ALIGN_MODES, DEFAULT_FACE_FRACTION
 from .data.detections import ALIGN_SOURCES, MISS_POLICIES
 from .data.transforms import AugmentConfig
+from .backbone_weights import IMAGENET
 
 
 @dataclass
 class ModelConfig:
     name: str = "lotr_m"
-    backbone_weights: Optional[str] = None
+    # imagenet: gluoncv's model store (Section 4.3); none: random; or a gluoncv .params path
+    backbone_weights: Optional[str] = IMAGENET
+    init_from: Optional[str] = None  # a checkpoint (run folder or .ckpt): weights only
     options: Dict[str, Any] = field(default_factory=dict)  # get_model overrides
 
 
@@ -83,6 +88,9 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between last.ckpt writes (and always the last epoch)
     select_by: str = "auc_flip"  # validation metric that picks best.ckpt
     amp: bool = False  # float16 mixed precision, GPU only
+    # Several devices in one process (--gpus 0,1,..): normalise BatchNorm over the whole
+    # batch (SyncBatchNorm), as one device would, instead of over each device's share.
+    sync_bn: bool = True
 
 
 @dataclass
@@ -98,7 +106,7 @@ class ConfigError(ValueError):
 
 
 # Sections whose unknown keys are passed through to a factory that validates them.
-_OPEN_SECTIONS = {"model": ("name", "backbone_weights"), "loss": ("name",)}
+_OPEN_SECTIONS = {"model": ("name", "backbone_weights", "init_from"), "loss": ("name",)}
 
 
 class _Loader(yaml.SafeLoader):
@@ -283,7 +291,7 @@ def _validate(cfg: Config, origins: Dict[str, str], default_where: str) -> None:
             close = difflib.get_close_matches(key, list(allowed), 1)
             hint = f" (did you mean model.{close[0]}?)" if close else ""
             raise ConfigError(f"{where('model.' + key)}: unknown key model.{key}{hint}; "
-                              f"{cfg.model.name} takes name, backbone_weights and "
+                              f"{cfg.model.name} takes name, backbone_weights, init_from and "
                               f"{sorted(allowed)}")
     try:
         get_loss(cfg.loss.name, **cfg.loss.options)

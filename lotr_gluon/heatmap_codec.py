@@ -24,6 +24,11 @@ KINDS = ("coordinates", "heatmap", "vector")
 # The heatmap baselines' geometry, shared by the model (models/heatmap.py) and its losses.
 HEATMAP_STRIDE = 4  # backbone stride 32, upsampled 2 x 2 (deconvs) x 2 (pixel shuffle)
 DEFAULT_SIGMA = 1.5  # Gaussian target width in heatmap cells
+# Xiong et al.'s quasi-Gaussian vector labels: exp(-d^2 / 2 sigma^2) + THETA within
+# CUTOFF sigma of the landmark, 0 beyond. The value of theta is chosen here (the text
+# available to us names the constant, not its value); the cut-off at 3 sigma is theirs.
+DEFAULT_THETA = 1.0
+QUASI_GAUSSIAN_CUTOFF = 3.0
 _LOG_FLOOR = 1e-10
 
 
@@ -77,12 +82,17 @@ def decode_heatmaps(heatmaps: np.ndarray, sigma: float, stride: float, dark: boo
     return to_pixels(cells, stride).reshape(b, n, 2)
 
 
-def _decode_1d(vectors: np.ndarray, sigma: float, dark: bool, smooth: bool) -> np.ndarray:
+def _decode_1d(vectors: np.ndarray, sigma: float, dark: bool, smooth: bool,
+               theta: float = 0.0) -> np.ndarray:
     v = np.asarray(vectors, dtype=np.float64)
     m, size = v.shape
     peak = v.argmax(1)
     pos = peak.astype(np.float64)
     if dark:
+        # Inside its cut-off a quasi-Gaussian is a Gaussian lifted by theta: take the lift off
+        # (and the -theta it leaves beyond the cut-off, which smoothing would spread) so that
+        # the log is the quadratic DARK's Newton step is exact on.
+        v = np.maximum(v - theta, 0.0)
         if smooth:
             k = 2 * int(np.ceil(3 * sigma)) + 1
             kernel = cv2.getGaussianKernel(k, sigma).ravel()
@@ -101,14 +111,17 @@ def _decode_1d(vectors: np.ndarray, sigma: float, dark: bool, smooth: bool) -> n
 
 
 def decode_vectors(vectors: np.ndarray, sigma: float, stride: float, dark: bool = True,
-                   smooth: bool = True) -> np.ndarray:
-    """``(B, N, W + H)`` x-then-y vectors -> ``(B, N, 2)`` input-pixel coordinates."""
+                   smooth: bool = True, theta: float = 0.0) -> np.ndarray:
+    """``(B, N, W + H)`` x-then-y vectors -> ``(B, N, 2)`` input-pixel coordinates.
+
+    ``theta``: the lift of quasi-Gaussian labels (0 for plain Gaussians).
+    """
     vectors = np.asarray(vectors, dtype=np.float64)
     b, n, length = vectors.shape
     half = length // 2
     flat = vectors.reshape(b * n, length)
-    x = _decode_1d(flat[:, :half], sigma, dark, smooth)
-    y = _decode_1d(flat[:, half:], sigma, dark, smooth)
+    x = _decode_1d(flat[:, :half], sigma, dark, smooth, theta)
+    y = _decode_1d(flat[:, half:], sigma, dark, smooth, theta)
     return to_pixels(np.stack([x, y], axis=1), stride).reshape(b, n, 2)
 
 
@@ -119,6 +132,7 @@ class OutputSpec:
     kind: str = "coordinates"
     stride: float = 1.0
     sigma: float = 1.0
+    theta: float = 0.0  # vectors: the quasi-Gaussian lift (0 in exports made before it)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -128,15 +142,18 @@ class OutputSpec:
     def of(cls, net) -> "OutputSpec":
         """The spec of a Gluon model (coordinates unless it says otherwise)."""
         return cls(getattr(net, "output_kind", "coordinates"),
-                   float(getattr(net, "heatmap_stride", 1.0)), float(getattr(net, "sigma", 1.0)))
+                   float(getattr(net, "heatmap_stride", 1.0)), float(getattr(net, "sigma", 1.0)),
+                   float(getattr(net, "theta", 0.0)))
 
     @classmethod
     def from_sidecar(cls, sidecar: Dict) -> "OutputSpec":
         return cls(sidecar.get("output_kind", "coordinates"),
-                   float(sidecar.get("heatmap_stride", 1.0)), float(sidecar.get("sigma", 1.0)))
+                   float(sidecar.get("heatmap_stride", 1.0)), float(sidecar.get("sigma", 1.0)),
+                   float(sidecar.get("theta", 0.0)))
 
     def to_dict(self) -> Dict:
-        return {"output_kind": self.kind, "heatmap_stride": self.stride, "sigma": self.sigma}
+        return {"output_kind": self.kind, "heatmap_stride": self.stride, "sigma": self.sigma,
+                "theta": self.theta}
 
     @property
     def needs_decoding(self) -> bool:
@@ -147,5 +164,6 @@ class OutputSpec:
         if self.kind == "heatmap":
             return decode_heatmaps(output, self.sigma, self.stride, dark=bool(dark))
         if self.kind == "vector":
-            return decode_vectors(output, self.sigma, self.stride, dark=bool(dark))
+            return decode_vectors(output, self.sigma, self.stride, dark=bool(dark),
+                                  theta=self.theta)
         return np.asarray(output, dtype=np.float64)

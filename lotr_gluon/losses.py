@@ -18,7 +18,8 @@ from typing import Any, Dict, Type
 
 from mxnet.gluon import HybridBlock
 
-from .heatmap_codec import DEFAULT_SIGMA, HEATMAP_STRIDE
+from .heatmap_codec import (DEFAULT_SIGMA, DEFAULT_THETA, HEATMAP_STRIDE,
+                            QUASI_GAUSSIAN_CUTOFF)
 
 
 class LandmarkLoss(HybridBlock):
@@ -156,9 +157,26 @@ class HeatmapMSELoss(LandmarkLoss):
 
 
 class VectorMSELoss(HeatmapMSELoss):
-    """Vector models: ``pred`` is ``(B, N, W + H)``, the x vector then the y vector."""
+    """Vector models: ``pred`` is ``(B, N, W + H)``, the x vector then the y vector.
+
+    The labels are Xiong et al.'s quasi-Gaussians: ``exp(-d^2 / 2 sigma^2) + theta`` where the
+    distance ``d`` to the landmark (in cells) is at most 3 sigma, 0 beyond. ``theta`` must
+    match the model's (its decoder takes the lift off).
+    """
 
     output_kind = "vector"
+
+    def __init__(self, sigma: float = DEFAULT_SIGMA, stride: float = HEATMAP_STRIDE,
+                 theta: float = DEFAULT_THETA, **kwargs):
+        super().__init__(sigma, stride, **kwargs)
+        if theta < 0:
+            raise ValueError(f"vector_mse needs theta >= 0, got {theta}")
+        self.theta = float(theta)
+
+    def _gaussian(self, F, grid, centre):
+        distance = F.abs(F.broadcast_sub(grid, centre))
+        lifted = F.exp(-F.square(distance) / (2 * self.sigma ** 2)) + self.theta
+        return lifted * (distance <= QUASI_GAUSSIAN_CUTOFF * self.sigma)
 
     def targets(self, F, pred, target):
         x, y = self._cells(F, target)
@@ -167,7 +185,7 @@ class VectorMSELoss(HeatmapMSELoss):
         is_y = F.broadcast_greater_equal(index, half)
         position = F.broadcast_sub(index, F.broadcast_mul(is_y, half))
         centre = F.broadcast_add(F.broadcast_mul(1 - is_y, x), F.broadcast_mul(is_y, y))
-        return F.exp(-F.square(F.broadcast_sub(position, centre)) / (2 * self.sigma ** 2))
+        return self._gaussian(F, position, centre)
 
 
 LOSSES: Dict[str, Type[LandmarkLoss]] = {

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Dict, List, Optional, Tuple, Type, Union
 
 import mxnet as mx
 from mxnet.gluon import HybridBlock
 
 from .models import CNNFFN, LOTR, HeatmapNet
+from .backbone_weights import resolve_backbone_weights
 from .models.initializers import he_normal
 
 # name -> (class, the keyword arguments that make it that variant). Defaults live in the class
@@ -30,6 +31,10 @@ _MODELS: Dict[str, Tuple[Type[HybridBlock], Dict[str, Any]]] = {
 # head's output layer He scaled by ``output_init_scale`` (see models/head.py).
 HE_INIT = he_normal()
 
+# Constructor arguments that are about where a model runs, not what it is: set through
+# get_model's own parameters, never as a model option in a config.
+_RUNTIME_OPTIONS = ("bn_devices",)
+
 
 def list_models() -> List[str]:
     """Names accepted by :func:`get_model`."""
@@ -41,8 +46,8 @@ def model_options(name: str) -> Dict[str, Any]:
     cls, fixed = _lookup(name)
     signature = inspect.signature(cls.__init__)
     return {k: p.default for k, p in signature.parameters.items()
-            if k not in ("self", "kwargs") and p.kind is p.POSITIONAL_OR_KEYWORD
-            and k not in fixed}
+            if k not in ("self", "kwargs") + _RUNTIME_OPTIONS
+            and p.kind is p.POSITIONAL_OR_KEYWORD and k not in fixed}
 
 
 def _lookup(name: str) -> Tuple[Type[HybridBlock], Dict[str, Any]]:
@@ -51,9 +56,9 @@ def _lookup(name: str) -> Tuple[Type[HybridBlock], Dict[str, Any]]:
     return _MODELS[name]
 
 
-def get_model(name: str, ctx: Optional[mx.Context] = None,
+def get_model(name: str, ctx: Union[None, mx.Context, List[mx.Context]] = None,
               backbone_weights: Optional[str] = None, initialize: bool = True,
-              **overrides: Any) -> HybridBlock:
+              bn_devices: int = 1, **overrides: Any) -> HybridBlock:
     """Build a registered model.
 
     Parameters
@@ -61,13 +66,17 @@ def get_model(name: str, ctx: Optional[mx.Context] = None,
     name : str
         One of :func:`list_models`: ``lotr_m``, ``lotr_m+``, ``lotr_r+``, ``cnn_ffn_m``,
         ``cnn_ffn_r``, ``heatmap_m``, ``heatmap_r``, ``heatmap_m_vec``, ``heatmap_r_vec``.
-    ctx : mxnet.Context, optional
+    ctx : mxnet.Context or list of them, optional
         Where to initialise the parameters (default CPU).
     backbone_weights : str, optional
-        Path to gluoncv ImageNet weights for the backbone; default random initialisation.
-        Nothing is ever downloaded.
+        ``imagenet`` (gluoncv's model store, fetched by gluoncv when missing and online),
+        ``none`` / None (random initialisation, the default), or a gluoncv ``.params`` path;
+        see :mod:`lotr_gluon.backbone_weights`.
     initialize : bool
         Initialise parameters (He for weights, N(0, 1e-4) for landmark queries).
+    bn_devices : int
+        Devices each training batch is split across; above 1, BatchNorm is synchronised
+        across them (``SyncBatchNorm``). Parameter names do not change.
     **overrides
         Constructor arguments, e.g. ``num_points=68``, ``num_layers=1``, ``input_size=256``.
 
@@ -82,11 +91,25 @@ def get_model(name: str, ctx: Optional[mx.Context] = None,
     unknown = sorted(set(overrides) - set(allowed))
     if unknown:
         raise ValueError(f"model {name!r} does not take {unknown}; it takes {sorted(allowed)}")
-    net = cls(**fixed, **overrides)
+    # Resolved before the network is built: a missing ImageNet file stops here, at once.
+    weights_file = resolve_backbone_weights(backbone_weights,
+                                            _backbone_store_name(cls, fixed, overrides))
+    net = cls(**fixed, **overrides, bn_devices=bn_devices)
     net.model_name = name
-    if initialize or backbone_weights:
+    if initialize or weights_file:
         ctx = ctx or mx.cpu()
         net.initialize(HE_INIT, ctx=ctx)
-        if backbone_weights:
-            net.backbone.load_imagenet_weights(backbone_weights, ctx=ctx)
+        if weights_file:
+            net.backbone.load_imagenet_weights(weights_file, ctx=ctx)
     return net
+
+
+def _backbone_store_name(cls: Type[HybridBlock], fixed: Dict[str, Any],
+                            overrides: Dict[str, Any]) -> str:
+    """gluoncv's model-store name of the backbone a registry entry builds."""
+    from .models import BACKBONES
+
+    arch = overrides.get("backbone", fixed.get("backbone",
+                                               inspect.signature(cls.__init__)
+                                               .parameters["backbone"].default))
+    return BACKBONES[arch].store_name

@@ -3,6 +3,17 @@ import pytest
 
 import lotr_gluon
 
+# A port nothing listens on: a download attempted from a test is refused at once, never sent.
+UNREACHABLE_REPO = "http://127.0.0.1:9/"
+
+
+@pytest.fixture(autouse=True)
+def empty_model_store(tmp_path_factory, monkeypatch):
+    """Tests never download: gluoncv's model store is an empty folder and its repository a
+    closed local port, so ``backbone_weights: imagenet`` fails fast instead of fetching."""
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path_factory.mktemp("mxnet_home")))
+    monkeypatch.setenv("MXNET_GLUON_REPO", UNREACHABLE_REPO)
+
 
 @pytest.fixture(scope="session")
 def built_model():

@@ -10,7 +10,7 @@ from lotr_gluon.heatmap_codec import (OutputSpec, decode_heatmaps, decode_vector
                                       to_pixels)
 from lotr_gluon.losses import get_loss
 
-STRIDE, SIGMA, SIZE = 4, 1.5, 48
+STRIDE, SIGMA, SIZE, THETA = 4, 1.5, 48, 1.0
 EXPERIMENTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "experiments")
 
@@ -27,13 +27,32 @@ def gaussian_heatmaps(points: np.ndarray, size: int, sigma: float, stride: float
     return gy[..., :, None] * gx[..., None, :]
 
 
-def gaussian_vectors(points: np.ndarray, size: int, sigma: float, stride: float) -> np.ndarray:
-    """``(..., N, 2)`` points -> ``(..., N, 2 * size)``: the x vector, then the y vector."""
+def gaussian_vectors(points: np.ndarray, size: int, sigma: float, stride: float,
+                     theta: float = THETA) -> np.ndarray:
+    """``(..., N, 2)`` points -> ``(..., N, 2 * size)``: the x vector, then the y vector, as
+    Xiong et al.'s quasi-Gaussians (a Gaussian lifted by theta within 3 sigma, 0 beyond)."""
     cells = to_cells(points, stride)
     grid = np.arange(size, dtype=np.float64)
-    gx = np.exp(-(grid - cells[..., 0:1]) ** 2 / (2 * sigma ** 2))
-    gy = np.exp(-(grid - cells[..., 1:2]) ** 2 / (2 * sigma ** 2))
-    return np.concatenate([gx, gy], axis=-1)
+    out = []
+    for axis in (0, 1):
+        d = np.abs(grid - cells[..., axis:axis + 1])
+        out.append(np.where(d <= 3 * sigma, np.exp(-d ** 2 / (2 * sigma ** 2)) + theta, 0.0))
+    return np.concatenate(out, axis=-1)
+
+
+def band_pooled(maps: np.ndarray, widths=(3, 5)) -> np.ndarray:
+    """``(B, N, H, W)`` -> ``(B, N, W + H)``: for each width w, the mean of the w whole columns
+    (rows) centred on each cell, missing ones counted as zeros; the widths averaged."""
+    b, n, h, w = maps.shape
+    out = []
+    for profile in (maps.mean(axis=2), maps.mean(axis=3)):  # x (length W), y (length H)
+        fused = np.zeros_like(profile)
+        for width in widths:
+            padded = np.pad(profile, [(0, 0), (0, 0), (width // 2, width // 2)])
+            fused += np.stack([padded[..., j:j + width].sum(-1) / width
+                               for j in range(profile.shape[-1])], axis=-1)
+        out.append(fused / len(widths))
+    return np.concatenate(out, axis=-1)
 
 
 def _points(low, high, seed=0):
@@ -74,12 +93,23 @@ def test_unsmoothed_dark_is_exact_up_to_the_border():
     assert np.abs(decoded - points).max() < 1e-6
 
 
+def test_quasi_gaussian_worked_example():
+    """A landmark at cell 10 (pixel 41.5): 1 + theta on it, exp(-1/2 sigma^2) + theta one cell
+    away, exp(-4.5) + theta at 3 sigma (4.5 cells: not on the grid, so 4 cells), 0 at 5."""
+    v = gaussian_vectors(np.array([[[41.5, 41.5]]]), SIZE, SIGMA, STRIDE)[0, 0, :SIZE]
+    assert v[10] == pytest.approx(1 + THETA)
+    assert v[11] == pytest.approx(np.exp(-1 / (2 * SIGMA ** 2)) + THETA)
+    assert v[14] == pytest.approx(np.exp(-16 / (2 * SIGMA ** 2)) + THETA)
+    assert v[15] == 0 and v[5] == 0 and v[6] > THETA
+
+
 @pytest.mark.parametrize("smooth", [False, True])
-def test_vectors_decode_to_sub_pixel_points(smooth):
+@pytest.mark.parametrize("theta", [0.0, THETA])
+def test_vectors_decode_to_sub_pixel_points(smooth, theta):
     points = _points(8 * STRIDE, (SIZE - 8) * STRIDE, seed=2)
-    vectors = gaussian_vectors(points, SIZE, SIGMA, STRIDE)
+    vectors = gaussian_vectors(points, SIZE, SIGMA, STRIDE, theta)
     assert vectors.shape == (3, 106, 2 * SIZE)
-    decoded = decode_vectors(vectors, SIGMA, STRIDE, smooth=smooth)
+    decoded = decode_vectors(vectors, SIGMA, STRIDE, smooth=smooth, theta=theta)
     assert np.abs(decoded - points).max() < 0.05
 
 
@@ -94,6 +124,35 @@ def test_losses_build_the_same_targets_on_the_device(name, make):
     assert np.abs(at_target).max() < 1e-6
     at_zero = loss(mx.nd.zeros(targets.shape), mx.nd.array(points)).asnumpy()
     np.testing.assert_allclose(at_zero, 0.5 * (targets ** 2).reshape(3, -1).sum(1), rtol=1e-4)
+
+
+def test_vector_model_band_pools_its_maps_with_bands_3_and_5():
+    net = lotr_gluon.get_model("heatmap_m_vec", input_size=64)
+    x = mx.nd.random.uniform(0, 255, (2, 3, 64, 64))
+    net.maps.weight.set_data(mx.nd.random.normal(0, 1, net.maps.weight.shape))  # not ~0 maps
+    features = mx.nd.depth_to_space(net.upsample(net.backbone(x)), 2)
+    maps = net.maps(features).asnumpy()
+    np.testing.assert_allclose(net(x).asnumpy(), band_pooled(maps), rtol=1e-5,
+                               atol=1e-5 * np.abs(maps).max())
+
+
+@pytest.mark.parametrize("name,loss", [("heatmap_m", "heatmap_mse"), ("heatmap_m_vec",
+                                                                        "vector_mse")])
+def test_heatmap_heads_start_near_zero_maps(name, loss):
+    """SimpleBaseline's start: the deconvolutions and output layer at N(0, 0.001), bias 0, so
+    the first loss is within 1% of predicting all-zero maps (He init: ~150x that, README)."""
+    net = lotr_gluon.get_model(name, input_size=64)
+    x = mx.nd.random.uniform(0, 255, (4, 3, 64, 64))
+    points = mx.nd.array(_points(8, 56, seed=5))
+    out = net(x[:3])
+    criterion = get_loss(loss)
+    first = criterion(out, points).asnumpy()
+    at_zero = criterion(mx.nd.zeros(out.shape), points).asnumpy()
+    np.testing.assert_allclose(first, at_zero, rtol=0.01)
+    weights = [layer.weight.data().asnumpy() for layer in net.upsample
+               if isinstance(layer, mx.gluon.nn.Conv2DTranspose)] + [net.maps.weight.data().asnumpy()]
+    assert len(weights) == 3 and all(abs(w.std() - 1e-3) < 2e-4 for w in weights)
+    assert np.all(net.maps.bias.data().asnumpy() == 0)
 
 
 @pytest.mark.parametrize("name,shape", [("heatmap_m", (2, 106, 48, 48)),
@@ -146,6 +205,7 @@ def test_the_trainer_trains_and_validates_a_vector_model_and_refuses_misfit_loss
 
     write_synthetic_dataset(str(tmp_path / "d"), 20, seed=1, workers=1, progress=False)
     small = [f"data.root={tmp_path / 'd'}", "train.batch_size=4", "data.workers=0",
+             "model.backbone_weights=none",
              "model.input_size=64", "train.epochs=1",
              "data.align_source=ground_truth"]  # no detections: this is about the model
     for loss in ("smooth_wing", "heatmap_mse"):

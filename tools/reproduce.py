@@ -4,9 +4,11 @@ plots and training curves.
 
 Suites: table2 (LOTR-M/M+/R+, flip TTA), table3 (LOTR and CNN+FFN: AUC, size, latency),
 table4 (the loss ablation), layers (Figure 3: 1..6 encoder/decoder layers), all.
-Budgets (experiments/budgets/): full = each experiment's YAML as is (the paper's recipe; GPUs
-and JD-landmark), mini = the MobileNetV2 models shrunk to minutes on a CPU. Runs live in
-OUT/BUDGET/NAME; a finished run is never retrained, a partial one is resumed.
+Budgets (experiments/budgets/): full = each experiment's YAML as is (the paper's recipe:
+ImageNet backbones from gluoncv's model store, GPUs and JD-landmark), mini = the MobileNetV2
+models shrunk to minutes on a CPU, from random weights. --backbone-weights overrides every
+run's start. Runs live in OUT/BUDGET/NAME; a finished run is never retrained, a partial one is
+resumed.
 
 Examples:
   python tools/reproduce.py --suite all --data data/synth --dry-run
@@ -14,6 +16,8 @@ Examples:
   python tools/reproduce.py --suite table4 --budget mini --data data/synth
   python tools/reproduce.py --suite table2 table3 table4 --budget mini --data data/synth
   python tools/reproduce.py --suite table2 --data /data/jd --gpus 0
+  MXNET_HOME=/data/mxnet python tools/reproduce.py --suite table3 --data /data/jd --gpus 0
+  python tools/reproduce.py --suite table2 --data /data/jd --gpus 0 --backbone-weights none
 """
 import argparse
 import os
@@ -37,11 +41,15 @@ def main(argv=None) -> int:
                         help="with --dry-run: then time a training step per model (in a "
                              "child process) and estimate device hours")
     parser.add_argument("--gpus", default="", help="GPU ids for training (default: CPU)")
+    parser.add_argument("--backbone-weights", default=None, metavar="imagenet|none|PATH",
+                        help="every run's model.backbone_weights (default: the experiment "
+                             "files' imagenet, the mini budget's none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if not os.path.isdir(args.data):
-        raise FileNotFoundError(f"--data {args.data}: no such folder (make the synthetic set "
-                                f"with tools/make_synthetic.py --out {args.data} --num 2000)")
+        raise FileNotFoundError(f"--data {args.data}: no such folder; pass the dataset folder "
+                                f"(train/, val/, test/ in the JD layout), or make a synthetic "
+                                f"one with tools/make_synthetic.py --out data/synth --num 2000")
 
     from lotr_gluon.engine.trainer import parse_devices
     from lotr_gluon.reproduce.plan import SUITES, make_plan
@@ -49,7 +57,7 @@ def main(argv=None) -> int:
     from lotr_gluon.reproduce.runner import dry_run, execute
 
     suites = list(SUITES) if "all" in args.suite else list(dict.fromkeys(args.suite))
-    runs = make_plan(suites, args.data, args.out, args.budget)
+    runs = make_plan(suites, args.data, args.out, args.budget, args.backbone_weights)
     ctx = parse_devices(args.gpus)
     if args.dry_run:
         print(f"{len(runs)} runs for {', '.join(suites)} ({args.budget} budget):")

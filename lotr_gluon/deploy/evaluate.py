@@ -11,7 +11,7 @@ import numpy as np
 from ..data.dataset import make_loader, open_dataset
 from ..data.formats import FORMATS
 from ..data.landmarks import get_schema
-from ..engine.builders import build_dataset, model_from_checkpoint, schema_of
+from ..engine.builders import build_dataset, model_from_checkpoint, schema_of, start_of
 from ..engine.evaluator import (evaluate, gluon_predictor, mean_shape_in_photo,
                                 read_per_image_nme, table2_line, write_report)
 from ..engine.linear_floor import linear_floor_nme
@@ -84,6 +84,8 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
     result = in_crops.in_photo(matrices, photo_gt)  # the JD protocol: NME in the photo
     extra = {"model": label, "face_fraction": face_fraction, "frame": "photo",
              "alignment": dataset.alignment.as_dict(), "crop_frame": in_crops.metrics()}
+    if cfg is not None:
+        extra["start"] = start_of(cfg)  # how the evaluated run's weights started
     if cfg is not None and data is None:
         extra.update(_floors(cfg, net.input_size, dataset, matrices, photo_gt, linear_floor))
     names = [os.path.relpath(s.image_path) for s in dataset.samples]

@@ -3,11 +3,12 @@ checkpoint."""
 from __future__ import annotations
 
 import os
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import mxnet as mx
 from mxnet import gluon
 
+from ..backbone_weights import describe_start
 from ..config import Config, ConfigError, config_from_dict, resolve_split
 from ..data.dataset import LandmarkDataset, open_dataset
 from ..data.formats import FORMATS
@@ -21,23 +22,55 @@ def schema_of(cfg: Config) -> LandmarkSchema:
     return get_schema(FORMATS[cfg.data.format].schema)
 
 
-def build_model(cfg: Config, num_points: int, ctx: Optional[List[mx.Context]] = None):
-    """The network of ``cfg.model`` with as many points as the dataset's schema."""
+def build_model(cfg: Config, num_points: int, ctx: Optional[List[mx.Context]] = None,
+                restoring: bool = False):
+    """The network of ``cfg.model`` with as many points as the dataset's schema.
+
+    Its first weights: ``model.init_from``'s checkpoint when set, else ``model.backbone_weights``
+    for the backbone (random for the rest). ``restoring``: a checkpoint fills the weights next
+    (resume, evaluation, export), so neither is loaded and nothing is fetched. With several
+    devices and ``train.sync_bn``, BatchNorm is synchronised across ``ctx``.
+    """
     options = dict(cfg.model.options)
     if options.setdefault("num_points", num_points) != num_points:
         raise ConfigError(f"model.num_points is {options['num_points']} but the "
                           f"{cfg.data.format} data has {num_points} points")
-    return get_model(cfg.model.name, ctx=ctx, backbone_weights=cfg.model.backbone_weights,
-                     **options)
+    ctx = ctx or [mx.cpu()]
+    fresh = not restoring and not cfg.model.init_from
+    net = get_model(cfg.model.name, ctx=ctx,
+                    backbone_weights=cfg.model.backbone_weights if fresh else None,
+                    bn_devices=len(ctx) if cfg.train.sync_bn else 1, **options)
+    if cfg.model.init_from and not restoring:
+        _init_from(net, cfg.model.init_from, ctx)
+    return net
+
+
+def _init_from(net, path: str, ctx: List[mx.Context]) -> None:
+    """Weights only from a checkpoint (mmpose's ``load_from``): no optimizer state, no epoch."""
+    try:
+        path = checkpoint_file(os.path.expanduser(path))
+        net(mx.nd.zeros((1, 3, net.input_size, net.input_size), ctx=ctx[0]))  # resolve shapes
+        load_checkpoint(path, net, None, ctx)
+    except (FileNotFoundError, ValueError) as err:
+        raise ConfigError(f"model.init_from: {err}") from None
+
+
+def start_of(cfg: Config) -> Dict[str, Optional[str]]:
+    """How a run's weights started, for its log and metrics: the backbone's source
+    (``imagenet``, ``none`` or a file) and the ``init_from`` checkpoint, if any."""
+    init_from = cfg.model.init_from
+    return {"backbone_weights": None if init_from else describe_start(cfg.model.backbone_weights),
+            "init_from": os.path.expanduser(init_from) if init_from else None}
 
 
 def build_loss(cfg: Config, net) -> gluon.HybridBlock:
     """The loss of ``cfg.loss``, checked against the network it will train."""
     loss = get_loss(cfg.loss.name, **cfg.loss.options)
-    net_sigma, loss_sigma = getattr(net, "sigma", None), getattr(loss, "sigma", None)
-    if None not in (net_sigma, loss_sigma) and net_sigma != loss_sigma:
-        raise ConfigError(f"model.sigma ({net_sigma}) and loss.sigma ({loss_sigma}) differ: "
-                          f"the decoder would not invert the targets; set both")
+    for key in ("sigma", "theta"):
+        ours, theirs = getattr(net, key, None), getattr(loss, key, None)
+        if None not in (ours, theirs) and ours != theirs:
+            raise ConfigError(f"model.{key} ({ours}) and loss.{key} ({theirs}) differ: the "
+                              f"decoder would not invert the targets; set both")
     net_kind = getattr(net, "output_kind", "coordinates")
     if net_kind != loss.output_kind:
         raise ConfigError(f"loss {cfg.loss.name} is for {loss.output_kind} outputs but "
@@ -84,7 +117,7 @@ def model_from_checkpoint(path: str, ctx: Optional[mx.Context] = None
     meta = read_checkpoint_meta(path)
     cfg = config_from_dict(meta.config, where=path)
     ctx = ctx or mx.cpu()
-    net = build_model(cfg, schema_of(cfg).num_points, [ctx])
+    net = build_model(cfg, schema_of(cfg).num_points, [ctx], restoring=True)
     net(mx.nd.zeros((1, 3, net.input_size, net.input_size), ctx=ctx))  # resolve shapes
     load_checkpoint(path, net, ctx=[ctx])
     return net, cfg, meta.epoch

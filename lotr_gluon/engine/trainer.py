@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -25,7 +26,7 @@ from ..data.dataset import make_loader
 from ..fileio import atomic_write_text
 from ..gpu_support import check_gpus
 from ..losses import get_loss
-from .builders import build_dataset, build_loss, build_model, schema_of
+from .builders import build_dataset, build_loss, build_model, schema_of, start_of
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluator import evaluate, gluon_predictor, mean_shape_in_photo
 from .optimizer import build_optimizer, build_scheduler
@@ -148,15 +149,24 @@ class Trainer:
         self.report = report if self.chief else (lambda message: None)
         check_run_folder(self.paths, resume)
         if cfg.train.amp:
+            if cfg.train.sync_bn and len(self.ctx) > 1:
+                raise ConfigError("train.amp with train.sync_bn over several devices: MXNet's "
+                                  "SyncBatchNorm has no float16; set train.sync_bn: false")
             start_amp(self.ctx)
         mx.random.seed(cfg.train.seed)
         np.random.seed(cfg.train.seed)
         self.schema = schema_of(cfg)
-        self.net = build_model(cfg, self.schema.num_points, self.ctx)
+        # Before any data is read: a missing ImageNet file stops the run at once.
+        self.net = build_model(cfg, self.schema.num_points, self.ctx, restoring=resume)
+        self.start = start_of(cfg)  # how the weights started, in every log record
+        self.report(_start_line(self.start, len(self.ctx) if cfg.train.sync_bn else 1))
         self._build_data()
         self.loss = build_loss(cfg, self.net)
         self.net.hybridize(static_alloc=True, static_shape=True)
         self.loss.hybridize(static_alloc=True, static_shape=True)
+        self.synchronised = cfg.train.sync_bn and len(self.ctx) > 1
+        if self.synchronised:
+            self._warm_up_devices()
         self.trainer = self._build_gluon_trainer()
         train_landmarks = self.train_set.aligned_landmarks()
         self.val_photo = self.val_set.photo_frame()  # fixed: every validation maps back by it
@@ -245,9 +255,33 @@ class Trainer:
         loss = get_loss(self.cfg.loss.name, **self.cfg.loss.options)  # not the hybridized one
         return float(loss(mx.nd.array(guess), mx.nd.array(landmarks)).mean().asscalar())
 
+    def _warm_up_devices(self) -> None:
+        """Build the graph and each device's buffers one device at a time, in predict mode:
+        neither is safe from the several threads a synchronised step runs in."""
+        batch = self.cfg.train.batch_size // self.num_workers
+        size = self.net.input_size
+        for part in gluon.utils.split_and_load(mx.nd.zeros((batch, 3, size, size)), self.ctx,
+                                               even_split=False):
+            self.net(part).wait_to_read()
+
+    def _device_step(self, x, y):
+        with autograd.record():
+            loss = self.loss(self.net(x), y)
+        loss.backward()
+        return loss
+
     def _loss_and_backward(self, images, targets):
         parts_x = gluon.utils.split_and_load(images, self.ctx, even_split=False)
         parts_y = gluon.utils.split_and_load(targets, self.ctx, even_split=False)
+        if self.synchronised:
+            # MXNet's SyncBatchNorm blocks the thread that runs it until every device has
+            # reached the same layer, so each device runs forward and backward in a thread of
+            # its own (as gluoncv's DataParallelModel does); one thread for all deadlocks.
+            losses = _in_threads(self._device_step, list(zip(parts_x, parts_y)))
+            # The running statistics are written without telling MXNet's engine (measured:
+            # read right after the step they can still hold the old values): wait for them.
+            mx.nd.waitall()
+            return sum(float(l.sum().asscalar()) for l in losses) / images.shape[0]
         with autograd.record():
             losses = [self.loss(self.net(x), y) for x, y in zip(parts_x, parts_y)]
         if self.cfg.train.amp:
@@ -310,7 +344,7 @@ class Trainer:
         t = self.cfg.train
         record: Dict = {}
         for epoch in range(self.start_epoch, t.epochs):
-            record = {"epoch": epoch + 1, **self.train_one_epoch(epoch)}
+            record = {"epoch": epoch + 1, **self.train_one_epoch(epoch), "start": self.start}
             if self.mean_shape_loss is not None:
                 record["mean_shape_loss"] = self.mean_shape_loss
             if not self.chief:  # worker 0 validates and writes the run folder
@@ -350,6 +384,39 @@ class Trainer:
         trainer = self.trainer if self.num_workers == 1 else None
         save_checkpoint(path, self.net, trainer, epochs_done, self.best,
                         config_to_dict(self.cfg))
+
+
+def _in_threads(function, arguments: List[Tuple]) -> List:
+    """``[function(*a) for a in arguments]``, each call in a thread of its own; the first
+    exception raised in a thread is raised here."""
+    results: List = [None] * len(arguments)
+    errors: List[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            results[i] = function(*arguments[i])
+        except BaseException as err:  # noqa: BLE001 - handed to the caller's thread below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(arguments))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _start_line(start: Dict, bn_devices: int) -> str:
+    if start["init_from"]:
+        line = f"weights: from {start['init_from']} (fresh optimizer and schedule)"
+    elif start["backbone_weights"] == "none":
+        line = "weights: random (model.backbone_weights: none)"
+    else:
+        line = f"weights: backbone from {start['backbone_weights']}, the rest random"
+    return line + (f"; BatchNorm synchronised over {bn_devices} devices" if bn_devices > 1
+                   else "")
 
 
 def _epoch_line(record: Dict) -> str:

@@ -18,19 +18,20 @@ class CNNFFN(HybridBlock):
     Parameters
     ----------
     backbone, num_points, d_model, dropout, head_units, input_size, output_init_scale,
-    zero_init_residual
+    zero_init_residual, bn_devices
         See :class:`LOTR`. ``dropout`` applies to the flattened features.
     """
 
     def __init__(self, backbone: str = "mobilenetv2_1.0", num_points: int = 106,
                  d_model: int = 64, dropout: float = 0.1, head_units: int = 512,
                  input_size: int = 192, output_init_scale: float = OUTPUT_INIT_SCALE,
-                 zero_init_residual: bool = ZERO_INIT_RESIDUAL, **kwargs):
+                 zero_init_residual: bool = ZERO_INIT_RESIDUAL, bn_devices: int = 1,
+                 **kwargs):
         super().__init__(**kwargs)
         self.num_points = num_points
         self.input_size = input_size
         with self.name_scope():
-            self.backbone = Backbone(backbone, zero_init_residual)
+            self.backbone = Backbone(backbone, zero_init_residual, bn_devices)
             side = feature_map_size(input_size, self.backbone.stride, 1)
             self.projection = feature_projection(self.backbone.out_channels, d_model, False)
             self.drop = nn.Dropout(dropout)

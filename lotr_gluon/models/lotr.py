@@ -46,6 +46,8 @@ class LOTR(HybridBlock):
         Scale of the head's output-layer He init (1.0: the paper; see :class:`LandmarkHead`).
     zero_init_residual : bool
         Start every residual block of the backbone as the identity (see :class:`Backbone`).
+    bn_devices : int
+        Synchronise BatchNorm over this many devices (see :class:`Backbone`).
 
     Notes
     -----
@@ -58,12 +60,13 @@ class LOTR(HybridBlock):
                  head_units: int = 512, input_size: int = 192, decoder_input: str = "queries",
                  transformer_init: str = "xavier",
                  output_init_scale: float = OUTPUT_INIT_SCALE,
-                 zero_init_residual: bool = ZERO_INIT_RESIDUAL, **kwargs):
+                 zero_init_residual: bool = ZERO_INIT_RESIDUAL, bn_devices: int = 1,
+                 **kwargs):
         super().__init__(**kwargs)
         self.num_points = num_points
         self.input_size = input_size
         with self.name_scope():
-            self.backbone = Backbone(backbone, zero_init_residual)
+            self.backbone = Backbone(backbone, zero_init_residual, bn_devices)
             side = feature_map_size(input_size, self.backbone.stride, projection_scale(upsample))
             self.projection = feature_projection(self.backbone.out_channels, d_model, upsample)
             self.position = SinePositionEncoding(side, side, d_model)

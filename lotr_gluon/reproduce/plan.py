@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -91,13 +91,20 @@ def load_budget(budget: str) -> Dict:
     return {"models": spec.get("models", "all"), "overrides": spec.get("overrides") or {}}
 
 
-def make_plan(suites: Sequence[str], data_root: str, out_dir: str, budget: str = "full"
-              ) -> List[PlannedRun]:
-    """The runs ``suites`` need, each once, in a stable order."""
+def make_plan(suites: Sequence[str], data_root: str, out_dir: str, budget: str = "full",
+              backbone_weights: Optional[str] = None) -> List[PlannedRun]:
+    """The runs ``suites`` need, each once, in a stable order.
+
+    ``backbone_weights`` (``imagenet``, ``none`` or a path) overrides every run's
+    ``model.backbone_weights``, the budget's included; None keeps what the files and the
+    budget say (the full budget: ImageNet; mini: none).
+    """
     spec = load_budget(budget)
     models = BASELINES + LOTR_MODELS if spec["models"] == "all" else tuple(spec["models"])
     overrides = [f"data.root={json.dumps(os.path.abspath(data_root))}"]
     overrides += [f"{key}={json.dumps(value)}" for key, value in spec["overrides"].items()]
+    if backbone_weights is not None:
+        overrides.append(f"model.backbone_weights={json.dumps(backbone_weights)}")
     runs: Dict[str, PlannedRun] = {}
     for suite in suites:
         for cell, path in suite_cells(suite, models):

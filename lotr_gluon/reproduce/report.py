@@ -40,7 +40,7 @@ def run_results(run: PlannedRun) -> Dict:
     from ..engine.builders import build_model, schema_of
 
     cfg = run.load()
-    net = build_model(cfg, schema_of(cfg).num_points)
+    net = build_model(cfg, schema_of(cfg).num_points, restoring=True)  # counts, not weights
     summary = summarize(net, cfg.model.name, net.input_size)
     out["params_m"], out["size_mb"] = summary.params_m, summary.size_mb
     return out

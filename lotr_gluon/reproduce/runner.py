@@ -114,7 +114,7 @@ def training_throughput(run: PlannedRun, ctx: mx.Context, iterations: int = 3,
 
     cfg = run.load()
     batch = min(cfg.train.batch_size, max_batch)
-    net = build_model(cfg, schema_of(cfg).num_points, [ctx])
+    net = build_model(cfg, schema_of(cfg).num_points, [ctx], restoring=True)  # timing only
     loss = get_loss(cfg.loss.name, **cfg.loss.options)
     net.hybridize(static_alloc=True, static_shape=True)
     trainer = gluon.Trainer(net.collect_params(), cfg.train.optimizer,
