@@ -2,7 +2,12 @@
 #
 #   docker build -t lotr-gluon .
 #   docker run --gpus all -v /path/to/jd-landmark:/data -v $PWD/runs:/opt/lotr_gluon/runs \
+#       -v ~/.mxnet:/home/lotr/.mxnet \
 #       lotr-gluon tools/train.py --config experiments/lotr_r+.yaml --set data.root=/data --gpus 0
+#
+# The paper's experiments start from ImageNet backbones in gluoncv's model store, MXNET_HOME
+# (/home/lotr/.mxnet here): mounting the host's ~/.mxnet keeps the weights across containers,
+# so they are fetched once (and a machine without internet can be given them that way).
 #
 # Wheels (build argument MXNET, with its CUDA base image):
 #   mxnet-cu112 (default)  CUDA_IMAGE=nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04
@@ -56,7 +61,9 @@ RUN apt-get update \
  && apt-get autoremove -y \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/venv /opt/venv
-RUN useradd --create-home --uid 1000 --user-group lotr
+RUN useradd --create-home --uid 1000 --user-group lotr \
+ && mkdir -p /home/lotr/.mxnet/models && chown -R lotr:lotr /home/lotr/.mxnet
+ENV MXNET_HOME=/home/lotr/.mxnet
 WORKDIR /opt/lotr_gluon
 COPY --chown=lotr:lotr tools ./tools
 COPY --chown=lotr:lotr experiments ./experiments

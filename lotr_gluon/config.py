@@ -3,7 +3,8 @@
 A config file may name a ``base:`` file (relative to itself) whose values it overrides, so an
 ablation is a few lines. A ``model`` or ``loss`` section that names a different ``name`` than
 its base replaces the base's section instead of merging into it (one loss's thresholds do not
-apply to another). ``--set train.epochs=1`` overrides a loaded value. Unknown or
+apply to another); only ``model.backbone_weights`` and ``model.init_from``, how the run starts,
+carry over. ``--set train.epochs=1`` overrides a loaded value. Unknown or
 mistyped keys are errors that name the key and the file it came from. The resolved config is
 saved beside each run.
 
@@ -146,8 +147,7 @@ def _merge(base: Dict[str, Any], override: Dict[str, Any], origins: Dict[str, st
         if (not prefix and key in _OPEN_SECTIONS and isinstance(value, dict)
                 and isinstance(out.get(key), dict) and "name" in value
                 and value["name"] != out[key].get("name")):
-            out[key] = {}  # another model or loss: the base's options do not apply to it
-            _forget(origins, dotted)
+            out[key] = _renamed_section(key, out[key], origins)
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = _merge(out[key], value, origins, where, dotted + ".")
         else:
@@ -155,6 +155,20 @@ def _merge(base: Dict[str, Any], override: Dict[str, Any], origins: Dict[str, st
             _forget(origins, dotted)
             _record(value, dotted, where, origins)
     return out
+
+
+# Keys of a section that survive naming another model: how the run starts, not what it is.
+_KEPT_ON_RENAME = {"model": ("backbone_weights", "init_from"), "loss": ()}
+
+
+def _renamed_section(section: str, old: Dict[str, Any], origins: Dict[str, str]
+                     ) -> Dict[str, Any]:
+    """What is left of ``section`` when another model or loss is named: the old one's options
+    do not apply to the new one, except the run's start (:data:`_KEPT_ON_RENAME`)."""
+    kept = {k: v for k, v in old.items() if k in _KEPT_ON_RENAME[section]}
+    for key in [k for k in old if k not in kept]:
+        _forget(origins, f"{section}.{key}")
+    return kept
 
 
 def _forget(origins: Dict[str, str], dotted: str) -> None:
@@ -195,8 +209,7 @@ def apply_overrides(raw: Dict[str, Any], origins: Dict[str, str],
         value = parse_yaml(text)
         if (len(parts) == 2 and parts[0] in _OPEN_SECTIONS and parts[1] == "name"
                 and isinstance(out.get(parts[0]), dict) and out[parts[0]].get("name") != value):
-            out[parts[0]] = {}  # another model or loss: the old options do not apply to it
-            _forget(origins, parts[0])
+            out[parts[0]] = _renamed_section(parts[0], out[parts[0]], origins)
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})

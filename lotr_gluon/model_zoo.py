@@ -91,25 +91,12 @@ def get_model(name: str, ctx: Union[None, mx.Context, List[mx.Context]] = None,
     unknown = sorted(set(overrides) - set(allowed))
     if unknown:
         raise ValueError(f"model {name!r} does not take {unknown}; it takes {sorted(allowed)}")
-    # Resolved before the network is built: a missing ImageNet file stops here, at once.
-    weights_file = resolve_backbone_weights(backbone_weights,
-                                            _backbone_store_name(cls, fixed, overrides))
     net = cls(**fixed, **overrides, bn_devices=bn_devices)
     net.model_name = name
+    weights_file = resolve_backbone_weights(backbone_weights, net.backbone.spec.store_name)
     if initialize or weights_file:
         ctx = ctx or mx.cpu()
         net.initialize(HE_INIT, ctx=ctx)
         if weights_file:
             net.backbone.load_imagenet_weights(weights_file, ctx=ctx)
     return net
-
-
-def _backbone_store_name(cls: Type[HybridBlock], fixed: Dict[str, Any],
-                            overrides: Dict[str, Any]) -> str:
-    """gluoncv's model-store name of the backbone a registry entry builds."""
-    from .models import BACKBONES
-
-    arch = overrides.get("backbone", fixed.get("backbone",
-                                               inspect.signature(cls.__init__)
-                                               .parameters["backbone"].default))
-    return BACKBONES[arch].store_name

@@ -152,3 +152,31 @@ def test_random_start_is_explicit_and_recorded():
     tuned = load_config(os.path.join(ROOT, "experiments", "demo_synthetic.yaml"),
                         ["model.init_from=runs/x/best.ckpt"])
     assert start_of(tuned) == {"backbone_weights": None, "init_from": "runs/x/best.ckpt"}
+
+
+def test_init_from_starts_from_a_checkpoints_weights(tmp_path):
+    """mmpose's load_from: every array of the new model is the checkpoint's (its backbone not
+    fetched from anywhere), the optimizer and schedule start afresh; a checkpoint of another
+    model is refused naming model.init_from."""
+    from lotr_gluon.config import ConfigError, load_config
+    from lotr_gluon.engine.builders import build_model
+    from lotr_gluon.engine.checkpoint import save_checkpoint
+
+    pretrained = lotr_gluon.get_model("lotr_m", input_size=64)
+    pretrained(mx.nd.zeros((1, 3, 64, 64)))
+    for param in pretrained.collect_params().values():
+        param.set_data(mx.nd.random.normal(0, 1, param.shape))
+    path = str(tmp_path / "best.ckpt")
+    save_checkpoint(path, pretrained, None, 14, 0.5, {})
+    demo = os.path.join(ROOT, "experiments", "demo_synthetic.yaml")
+    cfg = load_config(demo, ["model.input_size=64", "model.backbone_weights=imagenet",
+                             f"model.init_from={tmp_path}"])  # a run folder finds best.ckpt
+    net = build_model(cfg, 106)
+    theirs = pretrained._collect_params_with_prefix()
+    for name, param in net._collect_params_with_prefix().items():
+        np.testing.assert_array_equal(param.data().asnumpy(), theirs[name].data().asnumpy(),
+                                      err_msg=name)
+    other = load_config(demo, ["model.name=lotr_m+", "model.input_size=64",
+                               f"model.init_from={path}"])
+    with pytest.raises(ConfigError, match="model.init_from: .*does not fit"):
+        build_model(other, 106)

@@ -35,6 +35,31 @@ def test_paper_recipe():
     assert cfg.loss.options == {"t": 0.01, "w": 10.0, "eps": 2.0}
 
 
+def test_every_paper_experiment_starts_from_imagenet_and_the_cpu_recipes_do_not():
+    """Section 4.3: both backbones are ImageNet-pretrained. The demo and the mini budget
+    start from random weights, and say so."""
+    import yaml
+
+    papers = [p for p in glob.glob(os.path.join(EXPERIMENTS, "**", "*.yaml"), recursive=True)
+              if os.path.basename(os.path.dirname(p)) != "budgets"
+              and os.path.basename(p) not in ("demo_synthetic.yaml", "paper_results.yaml")]
+    assert len(papers) == 9 + 18 + 12  # Table 3 models, Figure 3 layers, Table 4 losses
+    for paper in papers:
+        assert load_config(paper).model.backbone_weights == "imagenet", paper
+    demo = load_config(os.path.join(EXPERIMENTS, "demo_synthetic.yaml"))
+    assert demo.model.backbone_weights == "none"
+    with open(os.path.join(EXPERIMENTS, "budgets", "mini.yaml"), encoding="utf-8") as f:
+        assert yaml.safe_load(f)["overrides"]["model.backbone_weights"] == "none"
+
+
+def test_naming_another_model_keeps_how_the_run_starts():
+    """Naming a model drops the old one's options (num_layers) but not the start."""
+    cfg = load_config(os.path.join(EXPERIMENTS, "demo_synthetic.yaml"),
+                      ["model.num_layers=1", "model.init_from=runs/a", "model.name=cnn_ffn_m"])
+    assert cfg.model.options == {}
+    assert (cfg.model.backbone_weights, cfg.model.init_from) == ("none", "runs/a")
+
+
 def test_ablations_inherit():
     wing = load_config(os.path.join(EXPERIMENTS, "losses", "lotr_m+_wing.yaml"))
     assert wing.model.name == "lotr_m+" and wing.loss.name == "wing"

@@ -149,8 +149,8 @@ def test_heatmap_heads_start_near_zero_maps(name, loss):
     first = criterion(out, points).asnumpy()
     at_zero = criterion(mx.nd.zeros(out.shape), points).asnumpy()
     np.testing.assert_allclose(first, at_zero, rtol=0.01)
-    weights = [layer.weight.data().asnumpy() for layer in net.upsample
-               if isinstance(layer, mx.gluon.nn.Conv2DTranspose)] + [net.maps.weight.data().asnumpy()]
+    small = [layer for layer in net.upsample if isinstance(layer, mx.gluon.nn.Conv2DTranspose)]
+    weights = [layer.weight.data().asnumpy() for layer in small + [net.maps]]
     assert len(weights) == 3 and all(abs(w.std() - 1e-3) < 2e-4 for w in weights)
     assert np.all(net.maps.bias.data().asnumpy() == 0)
 

@@ -4,8 +4,14 @@ The run folder gets config.yaml (resolved), alignment.json (how many faces the d
 aligned), log.jsonl (one JSON line per epoch), last.ckpt (resume) and best.ckpt (best
 validation AUC). The paper's experiment files align faces by the detector: run
 tools/detect_faces.py over the data once first (or --set data.align_source=ground_truth).
-Exit codes: 0 done, 1 error (bad config, missing data or detections, non-finite loss: the
-last good checkpoint is kept), 2 usage.
+They start the backbone from ImageNet (model.backbone_weights: imagenet), as the paper does:
+gluoncv's model store in $MXNET_HOME/models (default ~/.mxnet/models), fetched by gluoncv on a
+machine with internet; offline the run stops at once naming the file to put there.
+--set model.backbone_weights=none trains from random weights, =PATH loads a file, and
+--set model.init_from=RUN/best.ckpt starts from a checkpoint's weights (fine-tuning, with a
+fresh optimizer and schedule). With several GPUs, BatchNorm is synchronised across them
+(train.sync_bn). Exit codes: 0 done, 1 error (bad config, missing weights, data or
+detections, non-finite loss: the last good checkpoint is kept), 2 usage.
 
 Examples:
   python tools/detect_faces.py --data /data/jd
@@ -13,6 +19,8 @@ Examples:
   python tools/train.py --config experiments/lotr_m.yaml --set data.root=data/synth \\
       --set train.epochs=1 --out runs/try
   python tools/train.py --config experiments/lotr_m.yaml --gpus 0,1 --set data.root=/data/jd
+  python tools/train.py --config experiments/demo_synthetic.yaml \\
+      --set model.init_from=runs/pretrain/best.ckpt --out runs/finetune
   python tools/train.py --resume runs/lotr_m
 """
 import argparse

@@ -33,7 +33,13 @@ def from_network_input(chw: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training augmentation, applied after alignment (Earp et al. 2021).
+    """Training augmentation, applied after alignment.
+
+    The paper (Section 4.3) uses "the same steps described by Earp et al. (2021)" and gives no
+    values; the text available to us does not give Earp et al.'s either. The kinds (rotation,
+    zoom, shift, mirror, colour jitter) are theirs; every range below is chosen here, not
+    sourced, and the CPU demo and mini budget measured switching the geometric ones off
+    (README, training notes).
 
     rotation : float
         Maximum in-plane rotation in degrees, uniform in ``[-rotation, rotation]``.

@@ -54,10 +54,10 @@ def band_pool(F, maps, axis: int, widths=BAND_WIDTHS):
     pooled = []
     for w in widths:
         kernel = (1, w) if axis == 2 else (w, 1)
-        pad = (0, 0, 0, 0, 0, 0, w // 2, w // 2) if axis == 2 else (0, 0, 0, 0, w // 2, w // 2, 0, 0)
+        side = (0, 0, w // 2, w // 2) if axis == 2 else (w // 2, w // 2, 0, 0)  # H, W padding
         # Zeros padded explicitly rather than by Pooling's own pad: OpenCV's ONNX importer
         # averages a padded border window over fewer cells than MXNet and onnxruntime do.
-        padded = F.pad(profile, mode="constant", constant_value=0, pad_width=pad)
+        padded = F.pad(profile, mode="constant", constant_value=0, pad_width=(0, 0, 0, 0) + side)
         pooled.append(F.Pooling(padded, kernel=kernel, stride=(1, 1), pool_type="avg"))
     fused = pooled[0] if len(pooled) == 1 else F.add_n(*pooled) / len(pooled)
     # reshape rather than dropping the axis: MXNet's ONNX export of a dropped axis goes
