@@ -4,8 +4,9 @@ MXNet's kvstore ``dist_sync`` does the distributed work; this module only starts
 processes with the environment ps-lite reads (``DMLC_ROLE``, ``DMLC_PS_ROOT_URI``/``PORT``,
 ``DMLC_NUM_WORKER``/``SERVER``), as MXNet's own ``tools/launch.py`` does. (MXNet's bundled
 ``dmlc_tracker`` cannot be used as is on Python >= 3.9: it calls ``Thread.isAlive``.)
-A scheduler or server process is just ``python -c "import mxnet"``: importing mxnet with
-that role runs the server loop until the workers finish.
+A scheduler or server process is ``python -m lotr_gluon.parameter_server``: MXNet's server
+loop with MXNet and the project's optimizers fully imported first, and any error in an update
+ending the job (see that module for why ``python -c "import mxnet"`` is not enough).
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-SERVER_COMMAND = [sys.executable, "-c", "import mxnet"]
+SERVER_MODULE = ("-m", "lotr_gluon.parameter_server")
+SERVER_COMMAND = [sys.executable, *SERVER_MODULE]
 SSH_OPTIONS = ("-o", "StrictHostKeyChecking=no")
 
 
@@ -38,29 +40,46 @@ def ps_environment(scheduler_host: str, port: int, num_workers: int, num_servers
 
 @dataclass
 class Job:
-    """The processes of one job; :meth:`wait` returns the workers' worst exit code."""
+    """The processes of one job; :meth:`wait` returns the workers' worst exit code, or the
+    code of a scheduler or server that failed first (:attr:`failure` says which)."""
 
     workers: List[subprocess.Popen] = field(default_factory=list)
     others: List[subprocess.Popen] = field(default_factory=list)  # scheduler and servers
     # (host, pid file) of each process started through ssh: ending the local ssh client
     # does not end the remote process, so stop() ends it through its pid file.
     remote: List[Tuple[str, str]] = field(default_factory=list)
+    failure: str = ""  # what ended the job early, for the launcher's message
 
-    def wait(self, timeout: Optional[float] = None, grace: float = 20.0) -> int:
+    def wait(self, timeout: Optional[float] = None, grace: float = 20.0,
+             poll: float = 0.2) -> int:
+        """Wait for the workers; stop everything and return at once when a scheduler or
+        server fails (its workers would wait for it forever) or ``timeout`` passes (124)."""
         deadline = None if timeout is None else time.time() + timeout
         try:
-            codes = []
-            for proc in self.workers:
-                left = None if deadline is None else max(0.1, deadline - time.time())
-                codes.append(proc.wait(timeout=left))
+            while any(proc.poll() is None for proc in self.workers):
+                failed = [proc.returncode for proc in self.workers
+                          if proc.poll() not in (None, 0)]
+                if failed:  # the others would wait for it at the next synchronous step
+                    self.failure = f"a worker exited with code {failed[0]}"
+                    return abs(failed[0])
+                for i, proc in enumerate(self.others):
+                    if proc.poll() not in (None, 0):
+                        self.failure = (f"{'the scheduler' if i == 0 else f'server {i - 1}'} "
+                                        f"exited with code {proc.returncode}")
+                        return abs(proc.returncode)
+                if deadline is not None and time.time() > deadline:
+                    self.failure = "the job ran past its timeout"
+                    return 124
+                time.sleep(poll)
             for proc in self.others:  # they exit once every worker has said goodbye
                 try:
                     proc.wait(timeout=grace)
                 except subprocess.TimeoutExpired:
                     pass
-            return max((abs(c) for c in codes), default=0)
-        except subprocess.TimeoutExpired:
-            return 124
+            codes = [abs(proc.returncode) for proc in self.workers]
+            if max(codes, default=0):
+                self.failure = f"a worker exited with code {max(codes)}"
+            return max(codes, default=0)
         finally:
             self.stop()
 
@@ -153,11 +172,11 @@ def ssh_command(host: str, workdir: str, env: Dict[str, str], command: Sequence[
 
 
 def server_command(worker_command: Sequence[str]) -> List[str]:
-    """``PYTHON -c "import mxnet"`` with the interpreter the workers use (their ``.venv``),
-    or this one when the worker command does not start with a Python."""
+    """``PYTHON -m lotr_gluon.parameter_server`` with the interpreter the workers use (their
+    ``.venv``), or this one when the worker command does not start with a Python."""
     first = worker_command[0] if worker_command else ""
     python = first if os.path.basename(first).startswith("python") else sys.executable
-    return [python, "-c", "import mxnet"]
+    return [python, *SERVER_MODULE]
 
 
 def launch_ssh(command: Sequence[str], hosts: Sequence[str], num_workers: int,

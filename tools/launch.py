@@ -56,11 +56,11 @@ def main(argv=None) -> int:
                          args.num_servers, args.scheduler_host or socket.getfqdn(),
                          os.getcwd())
     code = job.wait(timeout=args.timeout)
-    if code == 124:
+    if code == 124 and args.timeout is not None:
         print(f"error: the job ran past --timeout {args.timeout:g} s and was stopped",
               file=sys.stderr)
     elif code:
-        print(f"error: a worker exited with code {code}; the job was stopped", file=sys.stderr)
+        print(f"error: {job.failure}; the job was stopped", file=sys.stderr)
     return 1 if code else 0
 
 

@@ -264,6 +264,13 @@ class Trainer:
                                                even_split=False):
             self.net(part).wait_to_read()
 
+    def _finish_initialisation(self) -> None:
+        """One forward per device in predict mode: deferred parameters take their values (a
+        no-op once they have them)."""
+        size = self.net.input_size
+        for ctx in self.ctx:
+            self.net(mx.nd.zeros((1, 3, size, size), ctx=ctx)).wait_to_read()
+
     def _device_step(self, x, y):
         with autograd.record():
             loss = self.loss(self.net(x), y)
@@ -296,7 +303,14 @@ class Trainer:
         """One pass over the training set; raises :class:`NonFiniteLossError` on NaN/inf."""
         from tqdm import tqdm
 
-        mx.random.seed(epoch_seed(self.cfg.train.seed, epoch) + self.rank)
+        seed = epoch_seed(self.cfg.train.seed, epoch)
+        if self.num_workers > 1:
+            # Initialisation is deferred to the first forward. Every worker draws it from the
+            # same seed: the kvstore hands out worker 0's weights only at the first update,
+            # after every worker's first gradient (worker 1's was computed at other weights).
+            mx.random.seed(seed)
+            self._finish_initialisation()
+        mx.random.seed(seed + self.rank)
         self.sampler.set_epoch(epoch)
         total, seen, start = 0.0, 0, time.time()
         # disable=None: tqdm turns itself off when the output is not a terminal (CI logs).
