@@ -119,13 +119,16 @@ def _baseline(ax, drawn: Dict[float, object], value: float, color, label: str) -
 
 def plot_training_curves(log_paths: Union[str, Sequence[str]], path: str,
                          title: Optional[str] = None,
-                         labels: Optional[Sequence[str]] = None) -> None:
+                         labels: Optional[Sequence[str]] = None,
+                         references: Optional[Dict[str, float]] = None) -> None:
     """Learning curves from one or more ``log.jsonl``: training loss and validation NME.
 
     The x axis is optimizer iterations (epochs for logs written before iterations were
     logged). The mean-shape baseline (the training mean shape predicted for every face) is
     drawn as a dashed line in both panels: its loss under the run's loss function, and its
     validation NME. A model below those lines has learned more than the average face.
+    ``references`` maps a name to a validation NME in % drawn across the NME panel (another
+    method's score, e.g. the linear floor).
     """
     import json
 
@@ -160,6 +163,8 @@ def plot_training_curves(log_paths: Union[str, Sequence[str]], path: str,
         if validated and "mean_shape_nme" in validated[-1]:
             _baseline(ax_nme, nme_lines, validated[-1]["mean_shape_nme"] * 100,
                       line.get_color(), label)
+    for (name, value), style in zip((references or {}).items(), ("-.", (0, (1, 3)), "--")):
+        ax_nme.axhline(value, color="black", ls=style, lw=1, label=f"{name} ({value:g}%)")
     from matplotlib.ticker import FuncFormatter
 
     ax_loss.set_ylabel("training loss")

@@ -6,6 +6,8 @@ Examples:
   python tools/plot_curves.py runs/demo --out runs/demo/curves.png
   python tools/plot_curves.py runs/demo runs/lotr_m_cpu --label demo --label "paper recipe" \\
       --out docs/learning_curve.png
+  python tools/plot_curves.py runs/ft/scratch runs/ft/finetune --label "from scratch" \\
+      --label "pretrained" --reference "linear floor=0.96" --out docs/finetune_curves.png
 """
 import argparse
 import os
@@ -20,10 +22,20 @@ def main(argv=None) -> int:
     parser.add_argument("--label", action="append", default=[],
                         help="legend label per run, in order (default: the folder names)")
     parser.add_argument("--title", help="figure title")
+    parser.add_argument("--reference", action="append", default=[], metavar="NAME=NME",
+                        help="a validation NME in %% to draw across the NME panel, e.g. "
+                             "\"linear floor=0.96\" (tools/eval.py --linear-floor prints it)")
     parser.add_argument("--out", default="curves.png", help="output image (PNG, PDF, SVG)")
     args = parser.parse_args(argv)
     if args.label and len(args.label) != len(args.runs):
         parser.error(f"{len(args.label)} --label for {len(args.runs)} runs")
+    references = {}
+    for item in args.reference:
+        name, _, value = item.rpartition("=")
+        try:
+            references[name.strip() or "reference"] = float(value)
+        except ValueError:
+            parser.error(f"--reference {item!r}: expected NAME=NME, e.g. \"linear floor=0.96\"")
     logs = [os.path.join(r, "log.jsonl") if os.path.isdir(r) else r for r in args.runs]
     for log in logs:
         if not os.path.isfile(log):
@@ -32,7 +44,8 @@ def main(argv=None) -> int:
 
     from lotr_gluon.viz import plot_training_curves
 
-    plot_training_curves(logs, args.out, title=args.title, labels=args.label or None)
+    plot_training_curves(logs, args.out, title=args.title, labels=args.label or None,
+                         references=references)
     print(f"wrote {args.out}")
     return 0
 
