@@ -186,3 +186,23 @@ def test_demo_report_states_the_bar_and_each_alignment(tmp_path):
     assert ("aligned by the detector (129 of 200; 71 it missed from the ground truth): flip "
             "NME 3.06 vs mean shape 5.49 (1.8x)") in text
     assert not summarize_run(other, 3.0)[1]
+
+
+def test_a_pack_trains_with_the_two_settings_pack_rec_prints(tmp_path):
+    """pack_rec.py's own hint, as written: data.root=PACK and data.format=jd106_rec (the split
+    train resolves to PACK/train.rec)."""
+    from lotr_gluon.data.synthetic import write_synthetic_dataset
+
+    write_synthetic_dataset(str(tmp_path / "synth"), 20, seed=3, workers=1, progress=False)
+    pack = tmp_path / "pack"
+    packed = run_tool("pack_rec.py", "--data", str(tmp_path / "synth"), "--format", "jd106",
+                      "--out", str(pack), "--crop-size", "64")
+    assert packed.returncode == 0, packed.stderr
+    trained = run_tool("train.py", "--config", "experiments/demo_synthetic.yaml", "--set",
+                       f"data.root={pack}", "--set", "data.format=jd106_rec", "--set",
+                       "model.input_size=64", "--set", "train.batch_size=4", "--set",
+                       "train.epochs=1", "--set", "data.workers=0", "--out",
+                       str(tmp_path / "run"), "--no-progress")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    with open(tmp_path / "run" / "log.jsonl", encoding="utf-8") as f:
+        assert json.loads(f.readline())["epoch"] == 1
