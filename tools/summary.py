@@ -19,7 +19,8 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="all",
                         help="a get_model() name (lotr_m, lotr_m+, lotr_r+, cnn_ffn_m, "
-                             "cnn_ffn_r) or 'all' (default)")
+                             "cnn_ffn_r, heatmap_m, heatmap_r, heatmap_m_vec, heatmap_r_vec) "
+                             "or 'all' (default: every one)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="model constructor override, repeatable (e.g. num_points=68)")
     parser.add_argument("--json", action="store_true",

@@ -56,6 +56,9 @@ def main(argv=None) -> int:
     if args.resume:
         run_dir = args.resume
         config = args.config or os.path.join(run_dir, "config.yaml")
+        if not os.path.isfile(config):
+            raise FileNotFoundError(f"--resume {run_dir}: no such run (a run folder holds "
+                                    f"config.yaml and last.ckpt); start one with --config")
     else:
         config = args.config
         name = os.path.splitext(os.path.basename(config))[0]
