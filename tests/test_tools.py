@@ -59,8 +59,8 @@ def test_benchmark_target_lines_worked_example():
             SpeedRow("m", "mxnet", 1, True, 7.0, 0.1, 142.9, True),
             SpeedRow("m", "onnxruntime", 1, False, 3.2, 0.1, 312.5)]
     lines = target_checks(rows)
-    assert lines[0].startswith("PASS") and "1.25x" in lines[0]  # 4.0 / 3.2
-    assert lines[1].startswith("FAIL") and "1.75x" in lines[1]  # 7.0 / 4.0
+    assert lines[0].startswith("target met:") and "1.25x" in lines[0]  # 4.0 / 3.2
+    assert lines[1].startswith("target missed:") and "1.75x" in lines[1]  # 7.0 / 4.0
 
 
 def test_reproduce_dry_run_prints_the_full_plan(tmp_path):
