@@ -340,6 +340,7 @@ def test_eval_export_predict_tools(trained, synth, tmp_path):
     nothing = _tool("predict.py", "/no/such/file.jpg", "--model", export, "--out",
                     str(tmp_path / "pred2"))
     assert nothing.returncode == 1 and "no input could be read" in nothing.stderr
+    assert not os.path.exists(tmp_path / "pred2")  # no empty output folder left behind
 
 
 def test_predict_on_a_video_tracks_and_keeps_every_frame(trained, synth, tmp_path):

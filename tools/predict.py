@@ -86,6 +86,7 @@ def main(argv=None) -> int:
                        min_cutoff=args.min_cutoff, beta=args.beta)
         FaceTracker(predictor, **options)  # refuse bad options before reading any video
         tracker = lambda: FaceTracker(predictor, **options)  # noqa: E731
+    out_existed = os.path.isdir(args.out)
     annotator = Annotator(predictor, args.out, show_index=args.show_index, tracker=tracker)
     images, videos, missing = expand_inputs(args.inputs)
     if args.video:
@@ -98,6 +99,8 @@ def main(argv=None) -> int:
         label = f"webcam{source}" if isinstance(source, int) else "webcam"
         done += annotator.video(source, label, show=not args.no_window)
     if not done:
+        if not out_existed and not os.listdir(args.out):
+            os.rmdir(args.out)  # leave no empty output folder behind
         print("error: no input could be read", file=sys.stderr)
         return EXIT_ERROR
     print(f"wrote {annotator.save(as_csv=args.csv)}")
