@@ -323,6 +323,14 @@ def test_eval_export_predict_tools(trained, synth, tmp_path):
     assert counts["train"]["detected"] >= 16  # MTCNN finds most synthetic faces (72%)
     assert metrics["alignment"] == counts["val"] and metrics["frame"] == "photo"
     assert os.path.getsize(os.path.join(trained, "ced.png")) > 1000
+    assert metrics["start"] == {"backbone_weights": "none", "init_from": None}
+    # another split goes beside the validation's report, not over it; a rerun says it replaced
+    test = _tool("eval.py", "--checkpoint", trained, "--split", "test")
+    assert test.returncode == 0 and os.path.isfile(os.path.join(trained, "test", "metrics.json"))
+    assert "replaced" not in test.stdout
+    assert json.load(open(os.path.join(trained, "metrics.json")))["linear_floor_nme"] > 0
+    again = _tool("eval.py", "--checkpoint", trained, "--split", "test")
+    assert again.returncode == 0 and "replaced the earlier ones" in again.stdout
 
     export = str(tmp_path / "export")
     result = _tool("export.py", "--checkpoint", trained, "--out", export)

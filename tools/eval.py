@@ -3,7 +3,9 @@
 Writes metrics.json (nme, auc, failure_rate as fractions for no_flip and flip, and
 mean_shape_nme, with --linear-floor also linear_floor_nme, when the training split is
 available), per_image_nme.csv and ced.png into
---out (default: the run folder). --compare overlays other runs' CED curves.
+--out (default: the run folder for --split val, RUN/SPLIT for another split, ./eval for an
+exported model; an earlier report there is replaced, and the tool says so). --compare
+overlays other runs' CED curves.
 
 NME is scored in the photo (the JD rule): predictions go back through each face's alignment
 and are normalised by the photo's landmark box; the crop-frame figure is kept as an extra.
@@ -20,6 +22,14 @@ import argparse
 import os
 
 from lotr_gluon.cli import run_main
+
+
+def default_out(checkpoint, split: str) -> str:
+    """A run folder's own evaluation (val) goes into it, another split's into RUN/SPLIT so
+    that it does not replace the validation's metrics; an exported model's into ./eval."""
+    if checkpoint and os.path.isdir(checkpoint):
+        return checkpoint if split == "val" else os.path.join(checkpoint, split)
+    return "eval"
 
 
 def main(argv=None) -> int:
@@ -40,7 +50,8 @@ def main(argv=None) -> int:
     parser.add_argument("--linear-floor", action="store_true",
                         help="also fit and score a ridge regression on HOG features of the "
                              "training crops (the linear floor; ~10 s for 1600 faces)")
-    parser.add_argument("--out", help="output folder (default: the run folder, or ./eval)")
+    parser.add_argument("--out", help="output folder (default: the run folder for val, "
+                        "RUN/SPLIT for another split, ./eval for --model)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--compare", nargs="*", default=[], metavar="RUN",
                         help="run folders (with per_image_nme.csv) to overlay in ced.png")
@@ -48,14 +59,15 @@ def main(argv=None) -> int:
 
     from lotr_gluon.deploy.evaluate import run_evaluation
 
-    out = args.out or (args.checkpoint if args.checkpoint and os.path.isdir(args.checkpoint)
-                       else "eval")
+    out = args.out or default_out(args.checkpoint, args.split)
+    replaced = os.path.isfile(os.path.join(out, "metrics.json"))
     report = run_evaluation(checkpoint=args.checkpoint, model_dir=args.model, split=args.split,
                             data=args.data, fmt=args.format, out_dir=out,
                             batch_size=args.batch_size, compare=args.compare,
                             align_source=args.align_source, detections=args.detections,
                             linear_floor=args.linear_floor)
-    print(f"wrote {out}/metrics.json, per_image_nme.csv, ced.png ({report['num_images']} images)")
+    print(f"wrote {out}/metrics.json, per_image_nme.csv, ced.png ({report['num_images']} images"
+          f"{'; replaced the earlier ones' if replaced else ''})")
     return 0
 
 
