@@ -75,13 +75,17 @@ _PAPER_OVERRIDES = ["model.backbone_weights=none", "model.input_size=64", "model
 
 def test_the_servers_run_lamb_with_its_exclusions(tmp_path):
     """Two workers on the parameter server against one process that replays their global
-    batches (worker r's shard on device r, BatchNorm per device as on each worker). With the
-    server started as ``python -c "import mxnet"``, the biases, norms and queries never moved
-    there (32400 swallowed errors, exit 0). Now each moves as far as in the replay.
+    batch (worker r's shard on device r, BatchNorm per device as on each worker), one
+    iteration. The typical parameter ends where the replay's does to float precision (median
+    3e-6 of its update); every bias, norm and the landmark queries moves as far as in the
+    replay. With the server
+    started as ``python -c "import mxnet"`` those never moved there (32400 swallowed errors
+    in an epoch, exit 0).
 
-    Not asserted: equality within float tolerance. Worker 0's loss agrees with the replay's
-    to 0.02%, but the parameters differ by a median 25% of their update (not explained yet;
-    the job itself is bitwise reproducible)."""
+    Not every array matches to 1e-4: an Adam-type step moves an element by about lr whatever
+    its gradient's size, so an element whose gradient is round-off (zero in exact arithmetic,
+    e.g. attention key biases, which softmax ignores) takes a sign from the summation order.
+    Over more iterations those differences spread (3 iterations: median 25% of the update)."""
     import mxnet as mx
 
     from lotr_gluon.config import load_config
@@ -89,7 +93,7 @@ def test_the_servers_run_lamb_with_its_exclusions(tmp_path):
     from lotr_gluon.engine.trainer import Trainer, epoch_seed
 
     data = str(tmp_path / "synth")
-    write_synthetic_dataset(data, 30, seed=6, workers=1, progress=False)  # 24 / 3 / 3
+    write_synthetic_dataset(data, 10, seed=6, workers=1, progress=False)  # 8 / 1 / 1
     dist = {k[len("param:"):]: v.asnumpy() for k, v in
             mx.nd.load(_paper_optimizer_job(str(tmp_path / "dist"), data)).items()
             if k.startswith("param:")}
@@ -102,22 +106,32 @@ def test_the_servers_run_lamb_with_its_exclusions(tmp_path):
     one._finish_initialisation()
     start = {k: p.data(mx.cpu(0)).asnumpy() for k, p in
              one.net._collect_params_with_prefix().items()}
-    shards = [iter(one.sampler.__class__(len(one.train_set), 4, True, cfg.train.seed, True,
+    shards = [list(one.sampler.__class__(len(one.train_set), 4, True, cfg.train.seed, True,
                                          rank, 2)) for rank in range(2)]
-    for halves in zip(*shards):  # worker 0's batch on device 0, worker 1's on device 1
-        items = [one.train_set[key] for half in halves for key in half]
-        one._loss_and_backward(mx.nd.array(np.stack([i for i, _ in items])),
-                               mx.nd.array(np.stack([t for _, t in items])))
-        one.trainer.step(8)
-    excluded = 0
+    assert [len(s) for s in shards] == [1, 1]
+    items = [one.train_set[key] for half in (shards[0][0], shards[1][0]) for key in half]
+    one._loss_and_backward(mx.nd.array(np.stack([i for i, _ in items])),
+                           mx.nd.array(np.stack([t for _, t in items])))
+    one.trainer.step(8)
+    differences, excluded = [], 0
     for name, param in one.net._collect_params_with_prefix().items():
-        if param.grad_req == "null" or not name.endswith(("bias", "gamma", "beta", "queries")):
+        if param.grad_req == "null":
             continue
-        replayed = np.linalg.norm(param.data(mx.cpu(0)).asnumpy() - start[name])
-        on_server = np.linalg.norm(dist[name] - start[name])
-        assert 0.5 * replayed < on_server < 2 * replayed, name
-        excluded += 1
-    assert excluded >= 98
+        replayed = param.data(mx.cpu(0)).asnumpy()
+        update = np.linalg.norm(replayed - start[name])
+        if update == 0:  # no gradient yet (a branch behind a zero-initialised residual norm)
+            assert np.array_equal(dist[name], replayed), name
+            continue
+        differences.append(np.linalg.norm(dist[name] - replayed) / update)
+        if name.endswith(("bias", "gamma", "beta", "queries")):
+            on_server = np.linalg.norm(dist[name] - start[name])
+            assert 0.5 * update < on_server < 2 * update, name
+            excluded += 1
+    assert excluded >= 80 and "queries" in dist
+    # measured: median 3e-6; 69% within 1e-4 of their update, 84% within 1%
+    assert np.median(differences) < 1e-5
+    assert np.mean(np.array(differences) < 1e-4) > 0.65
+    assert np.mean(np.array(differences) < 1e-2) > 0.8
 
 
 _RAISING = '''
