@@ -68,17 +68,18 @@ def imagenet_weights(store_name: str) -> str:
             f"model.backbone_weights: none to train from random weights") from None
 
 
+def describe_start(value: Optional[str]) -> str:
+    """``value`` in its one spelling: ``imagenet``, ``none`` or the file, ``~`` expanded
+    (also how a run's log records its backbone's start)."""
+    text = "" if value is None else str(value).strip()
+    if text.lower() in ("", RANDOM):
+        return RANDOM
+    return IMAGENET if text.lower() == IMAGENET else os.path.expanduser(str(value))
+
+
 def resolve_backbone_weights(value: Optional[str], store_name: str) -> Optional[str]:
     """``imagenet`` / ``none`` / a path -> the ``.params`` file to load, or None for random."""
-    if value is None or str(value).strip().lower() in ("", RANDOM):
+    start = describe_start(value)
+    if start == RANDOM:
         return None
-    if str(value).strip().lower() == IMAGENET:
-        return imagenet_weights(store_name)
-    return os.path.expanduser(str(value))
-
-
-def describe_start(value: Optional[str]) -> str:
-    """How a run's backbone started, for its log: ``imagenet``, ``none`` or the file."""
-    if value is None or str(value).strip().lower() in ("", RANDOM):
-        return RANDOM
-    return IMAGENET if str(value).strip().lower() == IMAGENET else os.path.expanduser(str(value))
+    return imagenet_weights(store_name) if start == IMAGENET else start

@@ -21,6 +21,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
+from ..backbone_weights import RANDOM
 from ..config import Config, ConfigError, config_to_dict, dump_config
 from ..data.dataset import make_loader
 from ..fileio import atomic_write_text
@@ -425,7 +426,7 @@ def _in_threads(function, arguments: List[Tuple]) -> List:
 def _start_line(start: Dict, bn_devices: int) -> str:
     if start["init_from"]:
         line = f"weights: from {start['init_from']} (fresh optimizer and schedule)"
-    elif start["backbone_weights"] == "none":
+    elif start["backbone_weights"] == RANDOM:
         line = "weights: random (model.backbone_weights: none)"
     else:
         line = f"weights: backbone from {start['backbone_weights']}, the rest random"
