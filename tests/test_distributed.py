@@ -103,7 +103,7 @@ def test_the_servers_run_lamb_with_its_exclusions(tmp_path):
     one = Trainer(cfg, str(tmp_path / "one"), ctx=[mx.cpu(0), mx.cpu(1)], progress=False,
                   report=lambda _: None)
     mx.random.seed(epoch_seed(cfg.train.seed, 0))  # as every worker, before its first step
-    one._predict_zeros(len(one.ctx))
+    one._finish_initialisation()
     start = {k: p.data(mx.cpu(0)).asnumpy() for k, p in
              one.net._collect_params_with_prefix().items()}
     shards = [list(one.sampler.__class__(len(one.train_set), 4, True, cfg.train.seed, True,

@@ -39,16 +39,10 @@ def build_model(cfg: Config, num_points: int, ctx: Optional[List[mx.Context]] = 
     fresh = not restoring and not cfg.model.init_from
     net = get_model(cfg.model.name, ctx=ctx,
                     backbone_weights=cfg.model.backbone_weights if fresh else None,
-                    bn_devices=bn_devices(cfg, ctx), **options)
+                    bn_devices=len(ctx) if cfg.train.sync_bn else 1, **options)
     if cfg.model.init_from and not restoring:
         _init_from(net, cfg.model.init_from, ctx)
     return net
-
-
-def bn_devices(cfg: Config, ctx: List[mx.Context]) -> int:
-    """How many devices each BatchNorm normalises over: all of ``ctx`` with
-    ``train.sync_bn``, else each its own."""
-    return len(ctx) if cfg.train.sync_bn else 1
 
 
 def _init_from(net, path: str, ctx: List[mx.Context]) -> None:

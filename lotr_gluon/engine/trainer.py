@@ -27,7 +27,7 @@ from ..data.dataset import make_loader
 from ..fileio import atomic_write_text
 from ..gpu_support import check_gpus
 from ..losses import get_loss
-from .builders import bn_devices, build_dataset, build_loss, build_model, schema_of, start_of
+from .builders import build_dataset, build_loss, build_model, schema_of, start_of
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluator import evaluate, gluon_predictor, mean_shape_in_photo
 from .optimizer import build_optimizer, build_scheduler
@@ -149,9 +149,8 @@ class Trainer:
         self.progress = progress and self.chief
         self.report = report if self.chief else (lambda message: None)
         check_run_folder(self.paths, resume)
-        self.synchronised = bn_devices(cfg, self.ctx) > 1  # SyncBatchNorm across self.ctx
         if cfg.train.amp:
-            if self.synchronised:
+            if cfg.train.sync_bn and len(self.ctx) > 1:
                 raise ConfigError("train.amp with train.sync_bn over several devices: MXNet's "
                                   "SyncBatchNorm has no float16; set train.sync_bn: false")
             start_amp(self.ctx)
@@ -161,15 +160,14 @@ class Trainer:
         # Before any data is read: a missing ImageNet file stops the run at once.
         self.net = build_model(cfg, self.schema.num_points, self.ctx, restoring=resume)
         self.start = start_of(cfg)  # how the weights started, in every log record
-        self.report(_start_line(self.start, bn_devices(cfg, self.ctx)))
+        self.report(_start_line(self.start, len(self.ctx) if cfg.train.sync_bn else 1))
         self._build_data()
         self.loss = build_loss(cfg, self.net)
         self.net.hybridize(static_alloc=True, static_shape=True)
         self.loss.hybridize(static_alloc=True, static_shape=True)
+        self.synchronised = cfg.train.sync_bn and len(self.ctx) > 1
         if self.synchronised:
-            # The graph and each device's buffers are built here, one device at a time:
-            # neither is safe from the several threads a synchronised step runs in.
-            self._predict_zeros(cfg.train.batch_size // self.num_workers)
+            self._warm_up_devices()
         self.trainer = self._build_gluon_trainer()
         train_landmarks = self.train_set.aligned_landmarks()
         self.val_photo = self.val_set.photo_frame()  # fixed: every validation maps back by it
@@ -258,14 +256,21 @@ class Trainer:
         loss = get_loss(self.cfg.loss.name, **self.cfg.loss.options)  # not the hybridized one
         return float(loss(mx.nd.array(guess), mx.nd.array(landmarks)).mean().asscalar())
 
-    def _predict_zeros(self, batch: int) -> None:
-        """A batch of zeros split across the devices as training splits it, forward on one
-        device after another in predict mode: deferred parameters take their values (a no-op
-        once they have them) and each device's graph is built."""
+    def _warm_up_devices(self) -> None:
+        """Build the graph and each device's buffers one device at a time, in predict mode:
+        neither is safe from the several threads a synchronised step runs in."""
+        batch = self.cfg.train.batch_size // self.num_workers
         size = self.net.input_size
         for part in gluon.utils.split_and_load(mx.nd.zeros((batch, 3, size, size)), self.ctx,
                                                even_split=False):
             self.net(part).wait_to_read()
+
+    def _finish_initialisation(self) -> None:
+        """One forward per device in predict mode: deferred parameters take their values (a
+        no-op once they have them)."""
+        size = self.net.input_size
+        for ctx in self.ctx:
+            self.net(mx.nd.zeros((1, 3, size, size), ctx=ctx)).wait_to_read()
 
     def _device_step(self, x, y):
         with autograd.record():
@@ -300,12 +305,12 @@ class Trainer:
         from tqdm import tqdm
 
         seed = epoch_seed(self.cfg.train.seed, epoch)
-        if self.num_workers > 1 and epoch == self.start_epoch:
+        if self.num_workers > 1:
             # Initialisation is deferred to the first forward. Every worker draws it from the
             # same seed: the kvstore hands out worker 0's weights only at the first update,
             # after every worker's first gradient (worker 1's was computed at other weights).
             mx.random.seed(seed)
-            self._predict_zeros(len(self.ctx))
+            self._finish_initialisation()
         mx.random.seed(seed + self.rank)
         self.sampler.set_epoch(epoch)
         total, seen, start = 0.0, 0, time.time()
