@@ -47,7 +47,7 @@ def cross_attention(model: ExportedModel, crops: np.ndarray, layer: int = -1,
         raise ValueError(f"layer {layer}: the decoder has {len(names)} layers") from None
     internals = symbol.get_internals()
     outputs = mx.sym.Group([symbol, internals[chosen]])
-    input_name = model.sidecar.get("input_name", "data")
+    input_name = model.sidecar.input_name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         net = mx.gluon.SymbolBlock(outputs, mx.sym.var(input_name))

@@ -26,8 +26,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
-from .data.align import ALIGN_MODES, DEFAULT_FACE_FRACTION
-from .data.detections import ALIGN_SOURCES, MISS_POLICIES
+from .data.data_config import DataConfig, bad_choice
 from .data.transforms import AugmentConfig
 from .backbone_weights import IMAGENET
 
@@ -39,27 +38,6 @@ class ModelConfig:
     backbone_weights: Optional[str] = IMAGENET
     init_from: Optional[str] = None  # a checkpoint (run folder or .ckpt): weights only
     options: Dict[str, Any] = field(default_factory=dict)  # get_model overrides
-
-
-@dataclass
-class DataConfig:
-    format: str = "jd106"
-    root: Optional[str] = None  # the dataset folder; train/val/test are relative to it
-    train: str = "train"
-    val: str = "val"
-    test: str = "test"
-    face_fraction: float = DEFAULT_FACE_FRACTION
-    align: str = "five_point"  # or "bbox": insightface's box crop (see data/transforms.py)
-    # Whose five points (or box) align each face: the annotation's, or the detector's from
-    # tools/detect_faces.py as in the paper (data/detections.py). A face the detector missed
-    # is aligned from the ground truth (on_miss: ground_truth) or, in training, left out
-    # (skip); validation and test always keep every face.
-    align_source: str = "ground_truth"
-    detections: Optional[str] = None  # folder of SPLIT.jsonl; default ROOT/detections
-    on_miss: str = "ground_truth"
-    cache_dir: Optional[str] = None  # cache aligned crops there (data/crop_cache.py)
-    workers: int = 2
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
@@ -313,11 +291,9 @@ def _validate(cfg: Config, origins: Dict[str, str], default_where: str) -> None:
         get_loss(cfg.loss.name, **cfg.loss.options)
     except ValueError as err:
         raise ConfigError(f"{where('loss.name')}: {err}") from None
-    for key, allowed_values in (("align", ALIGN_MODES), ("align_source", ALIGN_SOURCES),
-                                ("on_miss", MISS_POLICIES)):
-        if getattr(cfg.data, key) not in allowed_values:
-            raise ConfigError(f"{where('data.' + key)}: data.{key} must be one of "
-                              f"{list(allowed_values)}, got {getattr(cfg.data, key)!r}")
+    problem = bad_choice(cfg.data)
+    if problem:
+        raise ConfigError(f"{where(problem.split()[0])}: {problem}")
     t = cfg.train
     if min(t.epochs, t.batch_size, t.val_every, t.checkpoint_every) < 1:
         raise ConfigError(f"{default_where}: train.epochs, train.batch_size, train.val_every "

@@ -145,12 +145,6 @@ class OutputSpec:
                    float(getattr(net, "heatmap_stride", 1.0)), float(getattr(net, "sigma", 1.0)),
                    float(getattr(net, "theta", 0.0)))
 
-    @classmethod
-    def from_sidecar(cls, sidecar: Dict) -> "OutputSpec":
-        return cls(sidecar.get("output_kind", "coordinates"),
-                   float(sidecar.get("heatmap_stride", 1.0)), float(sidecar.get("sigma", 1.0)),
-                   float(sidecar.get("theta", 0.0)))
-
     def to_dict(self) -> Dict:
         return {"output_kind": self.kind, "heatmap_stride": self.stride, "sigma": self.sigma,
                 "theta": self.theta}

@@ -17,6 +17,12 @@ SHIFT = np.array([6.0, -4.0])  # the detector's five points sit this far from th
 SIZE = 96
 
 
+def _data(fmt="jd106", **options):
+    from lotr_gluon.data.data_config import DataConfig
+
+    return DataConfig(format=fmt, face_fraction=0.65, **options)
+
+
 def _split(root, n=4):
     """A JD split of ``n`` faces (grey images, the synthetic-free minimum) and its landmarks."""
     from lotr_gluon.data.formats import scan_dataset
@@ -101,10 +107,9 @@ def test_detector_alignment_moves_the_crop_by_the_detection_offset(detected):
 
     root, samples = detected
     schema = get_schema("jd106")
-    truth = open_dataset(root, "jd106", schema, SIZE, 0.65, report=lambda _: None)
+    truth = open_dataset(root, _data(), SIZE, report=lambda _: None)
     lines = []
-    found = open_dataset(root, "jd106", schema, SIZE, 0.65, report=lines.append,
-                         align_source="detector")
+    found = open_dataset(root, _data(align_source="detector"), SIZE, report=lines.append)
     assert "3 of 4 faces aligned by the detector" in lines[-1]
     for i, sample in enumerate(samples):
         m = estimate_transform(schema.five_point(sample.landmarks), SIZE, 0.65)
@@ -122,14 +127,13 @@ def test_missing_or_incomplete_detections_say_what_to_run(tmp_path):
 
     root = str(tmp_path / "test")
     samples = _split(root)
-    schema = get_schema("jd106")
     with pytest.raises(FileNotFoundError, match=r"tools/detect_faces.py --data .* --splits "
                                                 r"test"):
-        open_dataset(root, "jd106", schema, SIZE, 0.65, align_source="detector")
+        open_dataset(root, _data(align_source="detector"), SIZE)
     _detect(root, samples, absent=(2,))
     with pytest.raises(DatasetError, match=r"1 of 4 images have no record \(first "
                                            r"picture.face2.jpg\)"):
-        open_dataset(root, "jd106", schema, SIZE, 0.65, align_source="detector")
+        open_dataset(root, _data(align_source="detector"), SIZE)
 
 
 def test_training_skips_misses_but_scored_splits_keep_every_face(tmp_path):
@@ -143,8 +147,8 @@ def test_training_skips_misses_but_scored_splits_keep_every_face(tmp_path):
     cfg = load_config(os.path.join(os.path.dirname(__file__), "..", "experiments",
                                    "demo_synthetic.yaml"), overrides)
     quiet = lambda _: None  # noqa: E731
-    assert len(build_dataset(cfg, "train", SIZE, True, report=quiet)) == 2
-    val = build_dataset(cfg, "val", SIZE, False, report=quiet)
+    assert len(build_dataset(cfg.data, "train", SIZE, augment=True, report=quiet)) == 2
+    val = build_dataset(cfg.data, "val", SIZE, report=quiet)
     assert len(val) == 4 and val.alignment.fallback == 2
     with pytest.raises(ConfigError, match="data.align_source must be one of"):
         load_config(os.path.join(os.path.dirname(__file__), "..", "experiments",
@@ -165,13 +169,17 @@ def test_a_pack_carries_the_detections(detected, tmp_path):
     pack_split(aligned, FaceCropper(schema, SIZE), prefix, "jd106", read_image_file,
                progress=False)
     quiet = lambda _: None  # noqa: E731
-    photos = open_dataset(root, "jd106", schema, SIZE, 0.65, report=quiet,
-                          align_source="detector")
-    packed = open_dataset(prefix, "jd106_rec", schema, SIZE, 0.65, report=quiet,
-                          align_source="detector")
+    photos = open_dataset(root, _data(align_source="detector"), SIZE, report=quiet)
+    packed = open_dataset(prefix, _data("jd106_rec", align_source="detector"), SIZE,
+                          report=quiet)
     assert (packed.alignment.detected, packed.alignment.fallback) == (3, 1)
     np.testing.assert_allclose(packed.aligned_landmarks(), photos.aligned_landmarks(),
                                atol=2e-3)
-    plain = open_dataset(prefix, "jd106_rec", schema, SIZE, 0.65, report=quiet)
-    truth = open_dataset(root, "jd106", schema, SIZE, 0.65, report=quiet)
+    # A training split skips the faces the detector missed when told to, packed or not.
+    skipping = _data("jd106_rec", align_source="detector", on_miss="skip")
+    trained = open_dataset(prefix, skipping, SIZE, training_split=True, report=quiet)
+    assert (len(trained), trained.alignment.skipped) == (3, 1)
+    assert all(s.five_points is not None for s in trained.samples)
+    plain = open_dataset(prefix, _data("jd106_rec"), SIZE, report=quiet)
+    truth = open_dataset(root, _data(), SIZE, report=quiet)
     np.testing.assert_allclose(plain.aligned_landmarks(), truth.aligned_landmarks(), atol=2e-3)

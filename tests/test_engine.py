@@ -55,13 +55,16 @@ def _params(net):
 def test_resume_continues_exactly(synth, tmp_path):
     straight = Trainer(_cfg(synth, "train.epochs=2"), str(tmp_path / "a"), progress=False,
                        report=lambda _: None)
+    assert not os.path.exists(tmp_path / "a"), "constructing a Trainer wrote files"
     straight.fit()
     first = Trainer(_cfg(synth, "train.epochs=1"), str(tmp_path / "b"), progress=False,
                     report=lambda _: None)
     first.fit()
+    written = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "b").iterdir()}
     resumed = Trainer(_cfg(synth, "train.epochs=2"), str(tmp_path / "b"), resume=True,
                       progress=False, report=lambda _: None)
     assert resumed.start_epoch == 1
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "b").iterdir()} == written
     resumed.fit()
     a, b = _params(straight.net), _params(resumed.net)
     assert a.keys() == b.keys()
@@ -99,7 +102,9 @@ def test_sparse_checkpoints_resume_from_the_last_one_and_relog_what_was_lost(syn
     notes = []
     resumed = Trainer(_cfg(synth, *extra), str(run), resume=True, progress=False,
                       report=notes.append)
-    assert resumed.start_epoch == 2 and epochs(run) == [1, 2]
+    assert resumed.start_epoch == 2 and epochs(run) == [1, 2, 3]  # nothing written yet
+    resumed.open_run_folder()
+    assert epochs(run) == [1, 2]
     assert any("1 logged epoch(s) after the checkpoint (epoch 2)" in n for n in notes)
     resumed.fit()
     assert epochs(run) == [1, 2, 3, 4, 5]
@@ -225,13 +230,16 @@ def _blocks(block):
         yield from _blocks(child)
 
 
-def test_kvstore_names_are_checked_and_dist_needs_the_launcher(synth, tmp_path):
+def test_kvstore_names_are_checked_and_dist_needs_the_launcher(monkeypatch):
     from lotr_gluon.config import ConfigError
+    from lotr_gluon.engine.trainer import open_kvstore
 
+    monkeypatch.delenv("DMLC_ROLE", raising=False)
     with pytest.raises(ConfigError, match="unknown kvstore"):
-        Trainer(_cfg(synth), str(tmp_path / "k"), kvstore="dist_async", progress=False)
+        open_kvstore("dist_async")
     with pytest.raises(ConfigError, match="tools/launch.py"):
-        Trainer(_cfg(synth), str(tmp_path / "k"), kvstore="dist_sync", progress=False)
+        open_kvstore("dist_sync")
+    assert open_kvstore("device") == ("device", 0, 1)
 
 
 class _NaNLoss(mx.gluon.HybridBlock):

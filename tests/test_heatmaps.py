@@ -189,7 +189,7 @@ def test_heatmap_export_decodes_in_every_backend(tmp_path):
     expected_maps = net(mx.nd.array(x)).asnumpy()
     export_symbol(net, str(tmp_path), "heatmap_m", trained=False, onnx=["lotr"])
     model = find_exported(str(tmp_path))
-    assert model.sidecar["output_kind"] == "heatmap"
+    assert model.sidecar.output.kind == "heatmap"
     for backend in BACKENDS:
         maps = make_runner(model, backend, decode=False)(x)
         assert np.abs(maps - expected_maps).max() < 1e-3 * np.abs(expected_maps).max()

@@ -42,7 +42,7 @@ class _Standin:
         self.input_size = SIZE
         self.template = SCHEMA.five_point(shape) + SIZE / 2
         self.align_mode, self.flip, self.flip_perm = "five_point", False, SCHEMA.flip_perm
-        self.model = type("Model", (), {"sidecar": {"schema": "jd106"}})()
+        self.schema = SCHEMA
         self.detector_calls = 0
 
     def detector(self, image):

@@ -51,7 +51,6 @@ def main(argv=None) -> int:
     import cv2
 
     from lotr_gluon.attention import cross_attention, map_distance, plot_attention
-    from lotr_gluon.data.landmarks import get_schema
     from lotr_gluon.data.transforms import to_network_input
 
     image = cv2.imread(args.image, cv2.IMREAD_COLOR)
@@ -59,7 +58,7 @@ def main(argv=None) -> int:
         raise ValueError(f"{args.image}: unreadable image")
     with tempfile.TemporaryDirectory(prefix="lotr-attention-") as scratch:
         model = _exported(args.model, scratch)
-        size = int(model.sidecar["input_size"])
+        size = model.sidecar.input_size
         if args.aligned:
             crop = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
             chw = to_network_input(crop)
@@ -72,7 +71,7 @@ def main(argv=None) -> int:
                 raise ValueError(f"{args.image}: no face found (use --aligned for a crop)")
             chw, _ = predictor.align(image, faces[0])
         landmarks, attention = cross_attention(model, chw[None], args.layer)
-    schema = get_schema(model.sidecar.get("schema", "jd106"))
+    schema = model.sidecar.landmark_schema
     five = [group[0] for group in schema.five_point_groups]
     names = dict(zip(five, ("left eye", "right eye", "nose tip", "left mouth", "right mouth")))
     points = args.points or five

@@ -17,6 +17,8 @@ import argparse
 import os
 
 from lotr_gluon.cli import run_main
+from lotr_gluon.data.align import DEFAULT_FACE_FRACTION
+from lotr_gluon.data.data_config import CHOICES, DataConfig
 
 
 def main(argv=None) -> int:
@@ -27,42 +29,36 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="output folder for SPLIT.rec/.idx/.json")
     parser.add_argument("--splits", nargs="+", default=["train", "val", "test"])
     parser.add_argument("--crop-size", type=int, default=192, help="the model's input size")
-    parser.add_argument("--align", default="five_point", choices=["five_point", "bbox"])
+    parser.add_argument("--align", default="five_point", choices=CHOICES["align"])
+    parser.add_argument("--face-fraction", type=float, default=DEFAULT_FACE_FRACTION,
+                        help="the face's share of the crop, as the config's "
+                             f"data.face_fraction (default {DEFAULT_FACE_FRACTION})")
     parser.add_argument("--align-source", default="ground_truth",
-                        choices=["ground_truth", "detector"],
+                        choices=CHOICES["align_source"],
                         help="align from the annotation's five points, or the detector's "
                              "(needs tools/detect_faces.py run first)")
     parser.add_argument("--detections", help="folder of SPLIT.jsonl (default DATA/detections)")
     parser.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
     args = parser.parse_args(argv)
 
-    from lotr_gluon.data.align import DEFAULT_FACE_FRACTION
-    from lotr_gluon.data.detections import align_by_detections
-    from lotr_gluon.data.formats import FORMATS, read_image_file, scan_dataset
-    from lotr_gluon.data.landmarks import get_schema
+    from lotr_gluon.data.dataset import open_dataset
+    from lotr_gluon.data.formats import FORMATS, read_image_file
     from lotr_gluon.data.recordio import pack_split
-    from lotr_gluon.data.samples import summarize_problems
-    from lotr_gluon.data.transforms import FaceCropper
 
     if args.format not in FORMATS or FORMATS[args.format].packed:
         raise ValueError(f"--format {args.format}: expected a source format "
                          f"{sorted(k for k, v in FORMATS.items() if not v.packed)}")
-    schema = get_schema(FORMATS[args.format].schema)
-    cropper = FaceCropper(schema, args.crop_size, DEFAULT_FACE_FRACTION, align=args.align)
+    schema_name = FORMATS[args.format].schema
+    data = DataConfig(format=args.format, face_fraction=args.face_fraction, align=args.align,
+                      align_source=args.align_source, detections=args.detections)
     for split in args.splits:
-        path = os.path.join(args.data, split)
-        samples, problems = scan_dataset(path, args.format)
-        if problems:
-            print(f"{path}: " + summarize_problems(problems, len(samples)))
-        if not samples:
-            raise ValueError(f"{path}: no usable samples to pack")
-        if args.align_source == "detector":
-            samples, alignment = align_by_detections(samples, path, args.detections)
-            print(f"{path}: {alignment}")
-        count = pack_split(samples, cropper, os.path.join(args.out, split), schema.name,
-                           read_image_file, args.quality)
+        # The same reading, checks and alignment as training: every face is kept (a missed
+        # one with its ground-truth alignment); training may skip those (data.on_miss).
+        dataset = open_dataset(os.path.join(args.data, split), data, args.crop_size)
+        count = pack_split(dataset.samples, dataset.cropper, os.path.join(args.out, split),
+                           schema_name, read_image_file, args.quality)
         print(f"{split}: packed {count} faces into {os.path.join(args.out, split)}.rec")
-    packed = next(k for k, v in FORMATS.items() if v.packed and v.schema == schema.name)
+    packed = next(k for k, v in FORMATS.items() if v.packed and v.schema == schema_name)
     print(f"train from it with --set data.root={args.out} --set data.format={packed}")
     return 0
 

@@ -59,8 +59,8 @@ def benchmark_backends(model: ExportedModel, backends: Sequence[str] = BACKENDS,
     unknown = set(backends) - set(BACKENDS)
     if unknown:
         raise ValueError(f"unknown backend(s) {sorted(unknown)}; expected {BACKENDS}")
-    size = int(model.sidecar["input_size"])
-    flip_perm = model.sidecar["flip_perm"]
+    size = model.sidecar.input_size
+    flip_perm = list(model.sidecar.flip_perm)
     rng = np.random.RandomState(0)
     rows = []
     for backend in backends:
@@ -166,12 +166,11 @@ def split_timing(model: ExportedModel, backend: str = DEFAULT_BACKEND, warmup: i
                  repeat: int = 30) -> List[SplitRow]:
     """Network and post-processing time at batch 1, without and with flip TTA."""
     from ..flip import merge_mirrored
-    from ..heatmap_codec import OutputSpec
 
-    spec = OutputSpec.from_sidecar(model.sidecar)
-    size = int(model.sidecar["input_size"])
+    spec = model.sidecar.output
+    size = model.sidecar.input_size
     crop = np.random.RandomState(0).uniform(0, 255, (1, 3, size, size)).astype(np.float32)
-    perm = model.sidecar["flip_perm"]
+    perm = list(model.sidecar.flip_perm)
     return time_split(model.name, make_runner(model, backend, decode=False), spec.decode,
                       lambda points: merge_mirrored(points, size, perm)[1], crop,
                       warmup, repeat)

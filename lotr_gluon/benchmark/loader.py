@@ -7,10 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ..data.align import DEFAULT_FACE_FRACTION
+from ..data.data_config import DataConfig
 from ..data.formats import FORMATS
 from ..data.landmarks import get_schema
-from ..data.transforms import AugmentConfig
 
 
 @dataclass(frozen=True)
@@ -39,11 +38,9 @@ def benchmark_loader(root: str, fmt: str = "jd106", workers: int = 2, batch_size
     """
     from ..data.dataset import make_loader, open_dataset
 
-    schema = get_schema(FORMATS[fmt].schema)
     with tempfile.TemporaryDirectory(prefix="lotr-cache-") as cache_dir:
-        dataset = open_dataset(root, fmt, schema, input_size, DEFAULT_FACE_FRACTION,
-                               AugmentConfig(), report=report,
-                               cache_dir=cache_dir if cache else None)
+        data = DataConfig(format=fmt, cache_dir=cache_dir if cache else None)
+        dataset = open_dataset(root, data, input_size, augment=True, report=report)
         size = min(len(dataset), batches * batch_size)
         dataset.samples = dataset.samples[:size]
         loader, sampler = make_loader(dataset, batch_size, shuffle=True, workers=workers)

@@ -13,11 +13,12 @@ import numpy as np
 from mxnet import gluon
 
 from .crop_cache import CropCache
-from .detections import ALIGN_SOURCES, AlignmentSummary, align_by_detections
+from .data_config import DataConfig, check_choices
+from .detections import AlignmentSummary, align_by_detections
 from .formats import FORMATS, read_image_file, scan_dataset
-from .landmarks import LandmarkSchema
+from .landmarks import get_schema
 from .samples import DatasetError, Sample, summarize_problems
-from .transforms import AugmentConfig, FaceCropper
+from .transforms import FaceCropper
 
 Key = Union[int, Tuple[int, int]]
 
@@ -148,46 +149,65 @@ def make_loader(dataset: LandmarkDataset, batch_size: int, shuffle: bool, worker
     return loader, sampler
 
 
-def open_dataset(path: str, fmt: str, schema: LandmarkSchema, input_size: int,
-                 face_fraction: float, augment: Optional[AugmentConfig] = None, seed: int = 0,
-                 report=print, align: str = "five_point", cache_dir: Optional[str] = None,
-                 align_source: str = "ground_truth", detections: Optional[str] = None,
-                 on_miss: str = "ground_truth") -> LandmarkDataset:
-    """Scan and validate the dataset at ``path``; unusable samples are skipped, summarised.
+def open_dataset(path: str, data: DataConfig, input_size: int, *, augment: bool = False,
+                 training_split: bool = False, seed: int = 0,
+                 report: Callable[[str], None] = print) -> LandmarkDataset:
+    """The split at ``path``, read and cropped as ``data`` says; unusable samples are skipped
+    and summarised through ``report``.
+
+    Parameters
+    ----------
+    path : str
+        The split's folder (or RecordIO pack prefix), in ``data.format``.
+    data : DataConfig
+        Format, crop (``face_fraction``, ``align``), alignment source and detections folder,
+        crop cache, augmentation.
+    input_size : int
+        Crop side in pixels.
+    augment : bool
+        Augment the crops by ``data.augment`` (training).
+    training_split : bool
+        Faces the detector missed follow ``data.on_miss``. Otherwise every face is kept
+        (aligned from its ground truth when missed), so that scores compare across alignment
+        sources.
+    seed : int
+        Seeds the augmentation.
 
     ``align_source="detector"`` aligns each face from the detector's five points (and box),
-    read from ``detections/SPLIT.jsonl`` beside the split (or under the ``detections``
-    folder); ``on_miss`` says what happens to faces the detector missed
+    read from ``detections/SPLIT.jsonl`` beside the split (or under ``data.detections``)
     (:func:`.detections.align_by_detections`). RecordIO packs carry their detections inside.
     """
-    if align_source not in ALIGN_SOURCES:
-        raise ValueError(f"unknown align_source {align_source!r}; expected one of "
-                         f"{ALIGN_SOURCES}")
-    samples, problems = scan_dataset(path, fmt)
+    check_choices(data)
+    samples, problems = scan_dataset(path, data.format)
     if problems:
         report(f"{path}: " + summarize_problems(problems, len(samples)))
-    if FORMATS[fmt].packed:
-        samples, alignment = _packed_alignment(samples, path, align_source)
-    elif align_source == "detector":
-        samples, alignment = align_by_detections(samples, path, detections, on_miss)
+    on_miss = data.on_miss if training_split else "ground_truth"
+    if FORMATS[data.format].packed:
+        samples, alignment = _packed_alignment(samples, path, data.align_source, on_miss)
+    elif data.align_source == "detector":
+        samples, alignment = align_by_detections(samples, path, data.detections, on_miss)
     else:
         alignment = AlignmentSummary.ground_truth(len(samples))
     report(f"{path}: {alignment}")
-    cropper = FaceCropper(schema, input_size, face_fraction, augment, align)
-    return LandmarkDataset(samples, cropper, seed=seed, cache_dir=cache_dir,
-                           read_image=FORMATS[fmt].image_reader(), alignment=alignment)
+    schema = get_schema(FORMATS[data.format].schema)
+    cropper = FaceCropper(schema, input_size, data.face_fraction,
+                          data.augment if augment else None, data.align)
+    return LandmarkDataset(samples, cropper, seed=seed, cache_dir=data.cache_dir,
+                           read_image=FORMATS[data.format].image_reader(), alignment=alignment)
 
 
-def _packed_alignment(samples: List[Sample], path: str, align_source: str
+def _packed_alignment(samples: List[Sample], path: str, align_source: str, on_miss: str
                       ) -> Tuple[List[Sample], AlignmentSummary]:
-    """A pack stores each face's detected five points when it was packed from detections."""
-    detected = sum(s.five_points is not None for s in samples)
+    """A pack stores each face's detected five points when it was packed from detections;
+    a face without them was missed by the detector."""
     if align_source == "ground_truth":
         plain = [replace(s, five_points=None) for s in samples]
         return plain, AlignmentSummary.ground_truth(len(samples))
+    detected = sum(s.five_points is not None for s in samples)
     if not detected:
         raise DatasetError(path, "this pack holds no detections; pack it with "
                                  "tools/pack_rec.py --align-source detector, or set "
                                  "data.align_source=ground_truth")
-    return samples, AlignmentSummary("detector", len(samples), detected,
-                                     len(samples) - detected, 0, path)
+    kept = [s for s in samples if s.five_points is not None or on_miss != "skip"]
+    return kept, AlignmentSummary("detector", len(kept), detected, len(kept) - detected,
+                                  len(samples) - len(kept), path)

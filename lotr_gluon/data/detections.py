@@ -30,8 +30,6 @@ from .landmarks import LandmarkSchema
 from .samples import DatasetError, Sample
 
 MATCH_DISTANCE = 0.25  # mean five-point distance / sqrt(w * h) of the landmarks' box
-ALIGN_SOURCES = ("ground_truth", "detector")
-MISS_POLICIES = ("ground_truth", "skip")
 
 
 def match_detection(faces: Sequence[Face], landmarks: np.ndarray, schema: LandmarkSchema
@@ -213,11 +211,9 @@ def align_by_detections(samples: Sequence[Sample], split_path: str,
         Where ``SPLIT.jsonl`` is (default: ``detections/`` beside the split).
     on_miss : str
         ``ground_truth``: a face the detector missed keeps the ground-truth alignment;
-        ``skip``: it is left out (meant for training splits).
+        ``skip``: it is left out (meant for training splits). The choice is checked where
+        it is made (:func:`.data_config.check_choices`).
     """
-    if on_miss not in MISS_POLICIES:
-        raise ValueError(f"unknown policy for missed faces {on_miss!r}; expected one of "
-                         f"{MISS_POLICIES}")
     path = detections_file(split_path, folder)
     split = os.path.normpath(split_path)
     if not os.path.isfile(path):

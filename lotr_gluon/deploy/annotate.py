@@ -9,7 +9,6 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..data.landmarks import get_schema
 from ..fileio import atomic_path, atomic_write_text
 from ..viz import draw_landmarks, save_image
 from .predictor import FaceLandmarks, Predictor
@@ -59,8 +58,7 @@ class Annotator:
         self.predictor, self.out_dir = predictor, out_dir
         self.tracker = tracker  # makes a FaceTracker per video; None: detect every frame
         self.show_index, self.report = show_index, report
-        schema_name = predictor.model.sidecar.get("schema")
-        self.polylines = get_schema(schema_name).polylines if schema_name else ()
+        self.polylines = predictor.schema.polylines
         self.results: Dict[str, list] = {}
         os.makedirs(out_dir, exist_ok=True)
 

@@ -27,7 +27,6 @@ import mxnet as mx
 import numpy as np
 
 from ..gpu_support import check_gpus
-from ..heatmap_codec import OutputSpec
 from .model_files import ExportedModel, load_symbol_block
 from .onnx_export import onnx_session, opencv_net, run_onnx, run_opencv
 
@@ -61,7 +60,7 @@ def make_runner(model: ExportedModel, backend: str = DEFAULT_BACKEND,
             check_gpus([ctx.device_id])
         net = load_symbol_block(model, ctx, onednn=backend == "mxnet")
         network = lambda crops: net(mx.nd.array(crops, ctx=ctx)).asnumpy()  # noqa: E731
-    spec = OutputSpec.from_sidecar(model.sidecar)
+    spec = model.sidecar.output
     if decode and spec.needs_decoding:
         return lambda crops: spec.decode(network(crops))
     return network

@@ -3,15 +3,18 @@ Table-2 lines, ``metrics.json``, per-image NME and the CED plot."""
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional
+from dataclasses import dataclass, replace
+from typing import Dict, Optional, Sequence
 
 import mxnet as mx
 import numpy as np
 
+from ..config import Config, ConfigError, resolve_split
+from ..data.data_config import DataConfig
 from ..data.dataset import make_loader, open_dataset
 from ..data.formats import FORMATS
-from ..data.landmarks import get_schema
-from ..engine.builders import build_dataset, model_from_checkpoint, schema_of, start_of
+from ..data.landmarks import LandmarkSchema, get_schema
+from ..engine.builders import build_dataset, model_from_checkpoint, start_of
 from ..engine.evaluator import (evaluate, gluon_predictor, mean_shape_in_photo,
                                 read_per_image_nme, table2_line, write_report)
 from ..engine.linear_floor import linear_floor_nme
@@ -20,15 +23,56 @@ from ..viz import plot_ced
 from .model_files import find_exported, load_symbol_block
 
 
-def _floors(cfg, input_size: int, dataset, matrices: np.ndarray, photo_gt: np.ndarray,
-            linear_floor: bool) -> Dict[str, float]:
+@dataclass(frozen=True)
+class _Subject:
+    """What is evaluated: the network, how to decode it, the faces, and the run behind it."""
+
+    net: object
+    spec: OutputSpec
+    dataset: object
+    label: str
+    schema: LandmarkSchema
+    face_fraction: float
+    cfg: Optional[Config] = None  # the run's config (None for an exported model)
+
+
+def _checkpoint_subject(checkpoint: str, split: str, data: Optional[str], fmt: Optional[str],
+                        align_source: Optional[str], detections: Optional[str],
+                        report) -> _Subject:
+    net, cfg, epochs = model_from_checkpoint(checkpoint)
+    changes = {key: value for key, value in (("format", fmt), ("align_source", align_source),
+                                             ("detections", detections)) if value}
+    data_cfg = replace(cfg.data, **changes)  # the run's config itself stays as it was trained
+    dataset = build_dataset(data_cfg, split, net.input_size, path=data, report=report)
+    return _Subject(net, OutputSpec.of(net), dataset, f"{cfg.model.name} ({epochs} ep)",
+                    get_schema(FORMATS[data_cfg.format].schema), data_cfg.face_fraction,
+                    replace(cfg, data=data_cfg))
+
+
+def _exported_subject(model_dir: str, data: str, fmt: Optional[str],
+                      align_source: Optional[str], detections: Optional[str],
+                      report) -> _Subject:
+    model = find_exported(model_dir)
+    meta = model.sidecar
+    fmt = fmt or next((k for k, v in FORMATS.items() if v.schema == meta.schema), "jd106")
+    data_cfg = DataConfig(format=fmt, face_fraction=meta.face_fraction, align=meta.align,
+                          align_source=align_source or "ground_truth", detections=detections)
+    dataset = open_dataset(data, data_cfg, meta.input_size, report=report)
+    return _Subject(load_symbol_block(model), meta.output, dataset, model.name,
+                    meta.landmark_schema, meta.face_fraction)
+
+
+def _floors(cfg: Config, input_size: int, dataset, matrices: np.ndarray, photo_gt: np.ndarray,
+            linear_floor: bool, report) -> Dict[str, float]:
     """The mean shape's NME (and the linear floor's, when asked) on ``dataset`` (whose photo
-    frame is ``matrices``, ``photo_gt``), from the config's training split; empty when that
-    split is not there."""
+    frame is ``matrices``, ``photo_gt``), from the run's training split; empty, with a line
+    saying why, when that split is not on this machine."""
     try:
-        train = build_dataset(cfg, "train", input_size, augment=False, report=lambda _: None)
-    except (OSError, ValueError):
+        resolve_split(cfg.data, "train")
+    except ConfigError as err:
+        report(f"no mean-shape floor: the run's training split is not here ({err})")
         return {}
+    train = build_dataset(cfg.data, "train", input_size, report=lambda _: None)
     floors = {"mean_shape_nme": mean_shape_in_photo(train.aligned_landmarks(), matrices,
                                                     photo_gt)}
     if linear_floor:
@@ -36,9 +80,9 @@ def _floors(cfg, input_size: int, dataset, matrices: np.ndarray, photo_gt: np.nd
     return floors
 
 
-def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = None,
+def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = None, *,
                    split: str = "val", data: Optional[str] = None, fmt: Optional[str] = None,
-                   out_dir: str = "eval", batch_size: int = 32, compare: List[str] = (),
+                   out_dir: str = "eval", batch_size: int = 32, compare: Sequence[str] = (),
                    report=print, align_source: Optional[str] = None,
                    detections: Optional[str] = None, linear_floor: bool = False) -> Dict:
     """Evaluate a checkpoint or an exported model; print Table-2 lines; write the report.
@@ -46,37 +90,22 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
     ``align_source`` (``ground_truth`` or ``detector``, see :func:`open_dataset`) defaults to
     the run's ``data.align_source`` for a checkpoint and to ``ground_truth`` for an exported
     model; ``detections`` is the folder of ``SPLIT.jsonl`` when not beside the data.
-    ``linear_floor`` also fits and scores the ridge-on-HOG floor (:mod:`..engine.linear_floor`)
-    from the run's training split.
+    The floors (the mean shape's NME, and with ``linear_floor`` the ridge-on-HOG floor of
+    :mod:`..engine.linear_floor`) come from the run's training split, so they need a
+    checkpoint and one of its configured splits.
     """
-    if checkpoint:
-        net, cfg, epochs = model_from_checkpoint(checkpoint)
-        if fmt:
-            cfg.data.format = fmt
-        if align_source:
-            cfg.data.align_source = align_source
-        if detections:
-            cfg.data.detections = detections
-        schema = schema_of(cfg)
-        dataset = build_dataset(cfg, split, net.input_size, augment=False, path=data,
-                                report=report)
-        face_fraction = cfg.data.face_fraction
-        label = f"{cfg.model.name} ({epochs} ep)"
-        spec = OutputSpec.of(net)
-    else:
-        if not data:
-            raise ValueError("--model needs --data: the dataset folder to evaluate")
-        model = find_exported(model_dir)
-        net = load_symbol_block(model)
-        schema = get_schema(model.sidecar.get("schema", "jd106"))
-        fmt = fmt or next((k for k, v in FORMATS.items() if v.schema == schema.name), "jd106")
-        face_fraction = model.sidecar["face_fraction"]
-        dataset = open_dataset(data, fmt, schema, model.sidecar["input_size"], face_fraction,
-                               report=report, align=model.sidecar.get("align", "five_point"),
-                               align_source=align_source or "ground_truth",
-                               detections=detections)
-        cfg, label = None, model.name
-        spec = OutputSpec.from_sidecar(model.sidecar)
+    if bool(checkpoint) == bool(model_dir):
+        raise ValueError("evaluate either a checkpoint or an exported model folder")
+    if model_dir and not data:
+        raise ValueError("--model needs --data: the dataset folder to evaluate")
+    if linear_floor and (model_dir or data):
+        raise ValueError("--linear-floor fits on the run's training split and scores one of "
+                         "its splits: give --checkpoint without --data")
+    subject = (_checkpoint_subject(checkpoint, split, data, fmt, align_source, detections,
+                                   report) if checkpoint else
+               _exported_subject(model_dir, data, fmt, align_source, detections, report))
+    net, dataset, label, cfg = subject.net, subject.dataset, subject.label, subject.cfg
+    schema, spec, face_fraction = subject.schema, subject.spec, subject.face_fraction
     loader, _ = make_loader(dataset, batch_size, shuffle=False)
     in_crops = evaluate(gluon_predictor(net, mx.cpu(), spec), loader, schema.flip_perm,
                         progress=True)
@@ -87,7 +116,8 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
     if cfg is not None:
         extra["start"] = start_of(cfg)  # how the evaluated run's weights started
     if cfg is not None and data is None:
-        extra.update(_floors(cfg, net.input_size, dataset, matrices, photo_gt, linear_floor))
+        extra.update(_floors(cfg, net.input_size, dataset, matrices, photo_gt, linear_floor,
+                             report))
     names = [os.path.relpath(s.image_path) for s in dataset.samples]
     out = write_report(out_dir, result, names, extra)
     for mode in ("no_flip", "flip"):

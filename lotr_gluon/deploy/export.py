@@ -11,12 +11,12 @@ from typing import Dict, Optional, Sequence, Tuple
 import mxnet as mx
 from mxnet import gluon
 
-from .._version import __version__
-from ..data.align import BOX_MARGIN, DEFAULT_FACE_FRACTION, face_template
+from ..data.align import DEFAULT_FACE_FRACTION
 from ..data.landmarks import REGISTRY, LandmarkSchema, get_schema
 from ..fileio import atomic_path, atomic_write_text
 from ..heatmap_codec import OutputSpec
 from .onnx_export import check_flavors, export_onnx
+from .sidecar import Sidecar
 
 
 def schema_with_points(num_points: int) -> LandmarkSchema:
@@ -26,23 +26,6 @@ def schema_with_points(num_points: int) -> LandmarkSchema:
             return get_schema(name)
     raise ValueError(f"no landmark schema has {num_points} points; register one with "
                      f"lotr_gluon.data.landmarks.load_schema")
-
-
-def sidecar_for(name: str, net: gluon.HybridBlock, schema: LandmarkSchema,
-                face_fraction: float, trained: bool, align: str) -> Dict:
-    """What a deployment needs to know besides the graph: input, output, schema, alignment."""
-    size = net.input_size
-    spec = OutputSpec.of(net)
-    output = {"coordinates": "(B, N, 2) x, y in crop pixels",
-              "heatmap": "(B, N, H, W) heatmaps; decode with lotr_gluon.heatmap_codec",
-              "vector": "(B, N, W + H) x then y vectors; decode with lotr_gluon.heatmap_codec"}
-    return {"model": name, "num_points": net.num_points, "input_size": size,
-            "input": "float32 RGB 0..255, NCHW", "input_name": "data",
-            "output": output[spec.kind], **spec.to_dict(),
-            "schema": schema.name, "flip_perm": list(schema.flip_perm),
-            "align": align, "face_fraction": face_fraction, "box_margin": BOX_MARGIN,
-            "alignment_template": face_template(size, face_fraction).round(4).tolist(),
-            "trained": trained, "lotr_gluon_version": __version__}
 
 
 def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
@@ -90,8 +73,8 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
                 shutil.copyfile(os.path.join(staging, os.path.basename(paths[key])), tmp)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    sidecar = sidecar_for(name, net, schema, face_fraction, trained, align)
-    atomic_write_text(paths["sidecar"], json.dumps(sidecar, indent=2) + "\n")
+    sidecar = Sidecar.of(name, net, schema, face_fraction, trained, align)
+    atomic_write_text(paths["sidecar"], json.dumps(sidecar.to_dict(), indent=2) + "\n")
     for flavor in onnx:
         key = "onnx" if flavor == "lotr" else f"onnx_{flavor}"
         suffix = "" if flavor == "lotr" else f"_{flavor}"

@@ -2,25 +2,28 @@
 from __future__ import annotations
 
 import glob
-import json
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Optional
 
 import mxnet as mx
+
+from .sidecar import Sidecar
 
 
 @dataclass(frozen=True)
 class ExportedModel:
+    """The files of an exported model and its parsed sidecar."""
+
     symbol: str
     params: str
-    sidecar: Dict
+    sidecar: Sidecar
     onnx: Optional[str]
 
     @property
     def name(self) -> str:
-        return self.sidecar["model"]
+        return self.sidecar.model
 
 
 def find_exported(model_dir: str) -> ExportedModel:
@@ -38,10 +41,9 @@ def find_exported(model_dir: str) -> ExportedModel:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: missing beside {symbols[0]}; re-run "
                                     f"tools/export.py")
-    with open(sidecar_path, encoding="utf-8") as f:
-        sidecar = json.load(f)
     onnx = prefix + ".onnx"
-    return ExportedModel(symbols[0], params, sidecar, onnx if os.path.isfile(onnx) else None)
+    return ExportedModel(symbols[0], params, Sidecar.read(sidecar_path),
+                         onnx if os.path.isfile(onnx) else None)
 
 
 def onednn_available() -> bool:
@@ -61,10 +63,10 @@ def load_symbol_block(model: ExportedModel, ctx: Optional[mx.Context] = None,
     with warnings.catch_warnings():  # "Cannot decide type for ... data": harmless, float32
         warnings.simplefilter("ignore", UserWarning)
         net = mx.gluon.SymbolBlock.imports(model.symbol,
-                                           [model.sidecar.get("input_name", "data")],
+                                           [model.sidecar.input_name],
                                            model.params, ctx=ctx)
     if onednn and ctx.device_type == "cpu" and onednn_available():
-        size = int(model.sidecar["input_size"])
+        size = model.sidecar.input_size
         net.optimize_for(mx.nd.zeros((1, 3, size, size), ctx=ctx), backend="MKLDNN",
                          static_alloc=True, static_shape=True)
     else:

@@ -14,8 +14,7 @@ import cv2
 import mxnet as mx
 import numpy as np
 
-from ..data.align import (BOX_MARGIN, box_transform, estimate_transform, invert,
-                          transform_points, warp)
+from ..data.align import box_transform, estimate_transform, invert, transform_points, warp
 from ..data.detector import Face, get_detector
 from ..data.transforms import to_network_input
 from ..flip import predict_with_flip
@@ -57,11 +56,12 @@ class Predictor:
                  detector_model: Optional[str] = None):
         self.model = find_exported(model_dir)
         meta = self.model.sidecar
-        self.input_size = int(meta["input_size"])
-        self.flip_perm = meta["flip_perm"]
-        self.template = np.asarray(meta["alignment_template"], dtype=np.float64)
-        self.align_mode = meta.get("align", "five_point")
-        self.box_margin = float(meta.get("box_margin", BOX_MARGIN))
+        self.schema = meta.landmark_schema
+        self.input_size = meta.input_size
+        self.flip_perm = list(meta.flip_perm)
+        self.template = meta.alignment_template
+        self.align_mode = meta.align
+        self.box_margin = meta.box_margin
         self.flip = flip
         self.detector = (get_detector(detector, model_path=detector_model)
                          if isinstance(detector, str) else detector)

@@ -24,7 +24,6 @@ from typing import List, Optional
 import numpy as np
 
 from ..data.align import invert, points_box, transform_points
-from ..data.landmarks import get_schema
 from .predictor import FaceLandmarks, Predictor
 
 # Chosen on synthetic trajectory videos (README, "Video"; tools/benchmark.py --video): with
@@ -148,7 +147,7 @@ class FaceTracker:
         self.smoothing, self.min_cutoff, self.beta = smoothing, min_cutoff, beta
         self.lost_distance = lost_distance
         self.max_disagreement = max_disagreement
-        self.schema = get_schema(predictor.model.sidecar.get("schema", "jd106"))
+        self.schema = predictor.schema
         self.tracks: List[_Track] = []
         self.frame_index, self._next_id = -1, 0
         self.detector_runs = 0

@@ -10,6 +10,7 @@ from mxnet import gluon
 
 from ..backbone_weights import describe_start
 from ..config import Config, ConfigError, config_from_dict, resolve_split
+from ..data.data_config import DataConfig
 from ..data.dataset import LandmarkDataset, open_dataset
 from ..data.formats import FORMATS
 from ..data.landmarks import LandmarkSchema, get_schema
@@ -79,18 +80,17 @@ def build_loss(cfg: Config, net) -> gluon.HybridBlock:
     return loss
 
 
-def build_dataset(cfg: Config, split: str, input_size: int, augment: bool,
-                  path: Optional[str] = None, report=print) -> LandmarkDataset:
-    """One split of ``cfg`` (or ``path`` read as ``cfg.data.format``), see :func:`open_dataset`.
+def build_dataset(data: DataConfig, split: str, input_size: int, *, augment: bool = False,
+                  seed: int = 0, path: Optional[str] = None, report=print) -> LandmarkDataset:
+    """Split ``split`` of ``data`` (or the folder ``path``, read as ``data`` says), see
+    :func:`open_dataset`.
 
-    ``data.on_miss`` applies to the training split only: the splits that are scored keep
-    every face, so that their numbers compare across alignment sources.
+    ``data.on_miss`` applies to the configured training split only: the splits that are
+    scored keep every face, so that their numbers compare across alignment sources.
     """
-    d = cfg.data
-    return open_dataset(path or resolve_split(d, split), d.format, schema_of(cfg), input_size,
-                        d.face_fraction, d.augment if augment else None, cfg.train.seed,
-                        report, d.align, d.cache_dir, d.align_source, d.detections,
-                        d.on_miss if split == "train" and path is None else "ground_truth")
+    return open_dataset(path or resolve_split(data, split), data, input_size, augment=augment,
+                        training_split=split == "train" and path is None, seed=seed,
+                        report=report)
 
 
 def checkpoint_file(path: str) -> str:

@@ -125,7 +125,7 @@ class Trainer:
     ----------
     cfg : Config
     run_dir : str
-        Output folder (created).
+        Output folder, created by :meth:`fit` (:meth:`open_run_folder`), not before.
     ctx : list of mx.Context
         Devices; each batch is split across them.
     resume : bool
@@ -174,16 +174,8 @@ class Trainer:
         self.mean_shape_nme = mean_shape_in_photo(train_landmarks, *self.val_photo)
         self.mean_shape_loss = self._mean_shape_loss(train_landmarks)
         self.start_epoch, self.best = 0, None
-        os.makedirs(run_dir, exist_ok=True)
         if resume:
             self._restore()
-        elif self.chief:  # a log without last.ckpt: a run stopped before its first checkpoint
-            self._forget_logged_epochs_after(0)
-        if self.chief:
-            atomic_write_text(self.paths.config, dump_config(cfg))
-            atomic_write_text(self.paths.alignment, json.dumps(
-                {"train": self.train_set.alignment.as_dict(),
-                 "val": self.val_set.alignment.as_dict()}, indent=1) + "\n")
 
     def _build_data(self) -> None:
         """The training set (augmented, this worker's shard) and the validation set."""
@@ -191,8 +183,9 @@ class Trainer:
         if t.batch_size % self.num_workers:
             raise ConfigError(f"train.batch_size {t.batch_size} (the global batch) is not "
                               f"divisible by the {self.num_workers} workers")
-        self.train_set = build_dataset(cfg, "train", size, augment=True, report=self.report)
-        self.val_set = build_dataset(cfg, "val", size, augment=False, report=self.report)
+        self.train_set = build_dataset(cfg.data, "train", size, augment=True, seed=t.seed,
+                                       report=self.report)
+        self.val_set = build_dataset(cfg.data, "val", size, seed=t.seed, report=self.report)
         if len(self.train_set) < t.batch_size:
             raise ConfigError(f"train.batch_size {t.batch_size} is larger than the "
                               f"{len(self.train_set)} training samples")
@@ -224,8 +217,6 @@ class Trainer:
         state = load_checkpoint(self.paths.last, self.net,
                                 None if distributed else self.trainer, self.ctx)
         self.start_epoch, self.best = state.epoch, state.best_metric
-        if self.chief:
-            self._forget_logged_epochs_after(state.epoch)
         if distributed:  # the moments lived on the servers; the schedule resumes in place
             optimizer = self.trainer.optimizer
             optimizer.begin_num_update = optimizer.num_update = (
@@ -233,6 +224,21 @@ class Trainer:
             self.report("note: a distributed job keeps optimizer moments on the servers; "
                         "they restart from zero on resume (weights and schedule do not)")
         self.report(f"resumed {self.paths.root} after epoch {state.epoch}")
+
+    def open_run_folder(self) -> None:
+        """Create the run folder and write what describes the run (worker 0 only): the
+        resolved ``config.yaml`` and ``alignment.json``; log lines of epochs after the
+        checkpoint are dropped, since they are trained again. :meth:`fit` calls it first;
+        constructing a Trainer writes nothing."""
+        os.makedirs(self.paths.root, exist_ok=True)
+        if not self.chief:
+            return
+        # A log without last.ckpt (start_epoch 0) is a run stopped before its first checkpoint.
+        self._forget_logged_epochs_after(self.start_epoch)
+        atomic_write_text(self.paths.config, dump_config(self.cfg))
+        atomic_write_text(self.paths.alignment, json.dumps(
+            {"train": self.train_set.alignment.as_dict(),
+             "val": self.val_set.alignment.as_dict()}, indent=1) + "\n")
 
     def _forget_logged_epochs_after(self, epoch: int) -> None:
         """Drop log lines of epochs after the checkpoint (``train.checkpoint_every`` > 1 or a
@@ -357,6 +363,7 @@ class Trainer:
     def fit(self) -> Dict:
         """Train the remaining epochs; returns the last epoch's log record."""
         t = self.cfg.train
+        self.open_run_folder()
         record: Dict = {}
         for epoch in range(self.start_epoch, t.epochs):
             record = {"epoch": epoch + 1, **self.train_one_epoch(epoch), "start": self.start}

@@ -1,0 +1,56 @@
+"""What a dataset split is and how its faces are cropped: the ``data`` section of a config.
+
+It lives with the data package (as :class:`.transforms.AugmentConfig` does) so that
+:func:`.dataset.open_dataset` takes one config object instead of a list of values, and the
+allowed values of each choice are checked in one place (:func:`check_choices`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple
+
+from .align import ALIGN_MODES, DEFAULT_FACE_FRACTION
+from .transforms import AugmentConfig
+
+ALIGN_SOURCES = ("ground_truth", "detector")
+MISS_POLICIES = ("ground_truth", "skip")
+# Each choice of the section and the values it takes.
+CHOICES: Dict[str, Tuple[str, ...]] = {"align": ALIGN_MODES, "align_source": ALIGN_SOURCES,
+                                       "on_miss": MISS_POLICIES}
+
+
+@dataclass
+class DataConfig:
+    format: str = "jd106"
+    root: Optional[str] = None  # the dataset folder; train/val/test are relative to it
+    train: str = "train"
+    val: str = "val"
+    test: str = "test"
+    face_fraction: float = DEFAULT_FACE_FRACTION
+    align: str = "five_point"  # or "bbox": insightface's box crop (see data/transforms.py)
+    # Whose five points (or box) align each face: the annotation's, or the detector's from
+    # tools/detect_faces.py as in the paper (data/detections.py). A face the detector missed
+    # is aligned from the ground truth (on_miss: ground_truth) or, in training, left out
+    # (skip); validation and test always keep every face.
+    align_source: str = "ground_truth"
+    detections: Optional[str] = None  # folder of SPLIT.jsonl; default ROOT/detections
+    on_miss: str = "ground_truth"
+    cache_dir: Optional[str] = None  # cache aligned crops there (data/crop_cache.py)
+    workers: int = 2
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def bad_choice(data: DataConfig) -> Optional[str]:
+    """``data.KEY must be one of [...], got 'x'`` for the first choice out of range, else None."""
+    for key, allowed in CHOICES.items():
+        value = getattr(data, key)
+        if value not in allowed:
+            return f"data.{key} must be one of {list(allowed)}, got {value!r}"
+    return None
+
+
+def check_choices(data: DataConfig) -> None:
+    """Raise ``ValueError`` naming the first choice of ``data`` out of range."""
+    problem = bad_choice(data)
+    if problem:
+        raise ValueError(problem)

@@ -1,0 +1,125 @@
+"""The sidecar ``NAME.json`` beside an exported graph: what a deployment needs to know besides
+the weights (input, output, landmark schema, how the crop was cut), written by
+:func:`.export.export_symbol` and parsed here only, into :class:`Sidecar`.
+
+Files written before a key existed still load: ``schema`` was ``jd106``, ``align``
+``five_point``, the output coordinates, ``box_margin`` :data:`..data.align.BOX_MARGIN`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, Tuple
+
+import numpy as np
+
+from .._version import __version__
+from ..data.align import BOX_MARGIN, face_template
+from ..data.landmarks import LandmarkSchema, get_schema
+from ..heatmap_codec import OutputSpec
+
+_OUTPUTS = {"coordinates": "(B, N, 2) x, y in crop pixels",
+            "heatmap": "(B, N, H, W) heatmaps; decode with lotr_gluon.heatmap_codec",
+            "vector": "(B, N, W + H) x then y vectors; decode with lotr_gluon.heatmap_codec"}
+
+
+class SidecarError(ValueError):
+    """A sidecar file is unreadable or lacks a key; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """An exported model's metadata, typed.
+
+    Attributes
+    ----------
+    model : str
+        The model's name (``lotr_m``, ...).
+    num_points, input_size : int
+        Landmarks per face; the crop's side in pixels.
+    schema : str
+        The landmark schema (:func:`..data.landmarks.get_schema`), with ``flip_perm``.
+    align, face_fraction, box_margin : str, float, float
+        How the crop is cut (``FaceCropper``): the Predictor cuts its crops the same way.
+    alignment_template : ndarray (5, 2)
+        Where the five alignment points land in the crop.
+    output : OutputSpec
+        What the graph returns and how it decodes to crop pixels.
+    """
+
+    model: str
+    num_points: int
+    input_size: int
+    schema: str
+    flip_perm: Tuple[int, ...]
+    align: str
+    face_fraction: float
+    box_margin: float
+    alignment_template: np.ndarray
+    output: OutputSpec
+    input_name: str = "data"
+    trained: bool = True
+    version: str = ""
+
+    @classmethod
+    def of(cls, name: str, net, schema: LandmarkSchema, face_fraction: float, trained: bool,
+           align: str) -> "Sidecar":
+        """The sidecar of Gluon network ``net`` exported as ``name``."""
+        size = int(net.input_size)
+        return cls(name, int(net.num_points), size, schema.name, tuple(schema.flip_perm), align,
+                   float(face_fraction), BOX_MARGIN, face_template(size, face_fraction),
+                   OutputSpec.of(net), trained=trained, version=__version__)
+
+    @property
+    def landmark_schema(self) -> LandmarkSchema:
+        return get_schema(self.schema)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The JSON layout (stable: other runtimes read it)."""
+        return {"model": self.model, "num_points": self.num_points,
+                "input_size": self.input_size, "input": "float32 RGB 0..255, NCHW",
+                "input_name": self.input_name, "output": _OUTPUTS[self.output.kind],
+                **self.output.to_dict(), "schema": self.schema,
+                "flip_perm": list(self.flip_perm), "align": self.align,
+                "face_fraction": self.face_fraction, "box_margin": self.box_margin,
+                "alignment_template": np.round(self.alignment_template, 4).tolist(),
+                "trained": self.trained, "lotr_gluon_version": self.version}
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any], where: str = "sidecar") -> "Sidecar":
+        """Parse the JSON layout; raises :class:`SidecarError` naming ``where`` and the key."""
+        def need(key: str) -> Any:
+            if key not in data:
+                raise SidecarError(f"{where}: no {key!r}; re-export the model with "
+                                   f"tools/export.py")
+            return data[key]
+
+        try:
+            size, fraction = int(need("input_size")), float(need("face_fraction"))
+            template = np.asarray(data.get("alignment_template",
+                                           face_template(size, fraction)), dtype=np.float64)
+            output = OutputSpec(data.get("output_kind", "coordinates"),
+                                float(data.get("heatmap_stride", 1.0)),
+                                float(data.get("sigma", 1.0)), float(data.get("theta", 0.0)))
+            return cls(str(need("model")), int(need("num_points")), size,
+                       str(data.get("schema", "jd106")),
+                       tuple(int(i) for i in need("flip_perm")),
+                       str(data.get("align", "five_point")), fraction,
+                       float(data.get("box_margin", BOX_MARGIN)), template.reshape(5, 2),
+                       output, str(data.get("input_name", "data")),
+                       bool(data.get("trained", True)), str(data.get("lotr_gluon_version", "")))
+        except SidecarError:
+            raise
+        except (TypeError, ValueError) as err:  # a value of the wrong kind
+            raise SidecarError(f"{where}: {err}") from None
+
+    @classmethod
+    def read(cls, path: str) -> "Sidecar":
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except json.JSONDecodeError as err:
+            raise SidecarError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+        if not isinstance(data, dict):
+            raise SidecarError(f"{path}: expected a JSON object")
+        return cls.from_dict(data, path)
