@@ -1,12 +1,13 @@
 """Experiment configuration: dataclasses with the defaults, loaded from YAML with ``base:``.
 
 A config file may name a ``base:`` file (relative to itself) whose values it overrides, so an
-ablation is a few lines. A ``model`` or ``loss`` section that names a different ``name`` than
-its base replaces the base's section instead of merging into it (one loss's thresholds do not
-apply to another); only ``model.backbone_weights`` and ``model.init_from``, how the run starts,
-carry over. ``--set train.epochs=1`` overrides a loaded value. Unknown or
-mistyped keys are errors that name the key and the file it came from. The resolved config is
-saved beside each run.
+ablation is a few lines; the ``--set section.key=value`` items are one more layer on top.
+One rule for ``model`` and ``loss``: a layer (a file, or all of ``--set``) that names another
+``name`` than it inherits replaces the inherited section instead of merging into it (one
+loss's thresholds do not apply to another), keeping only ``model.backbone_weights`` and
+``model.init_from``, how the run starts; the options that layer gives itself apply to the new
+model, in any order. Unknown or mistyped keys are errors that name the key and the file it
+came from. The resolved config is saved beside each run.
 
 ``model`` takes ``name``, ``backbone_weights`` (``imagenet``, the default as in the paper;
 ``none`` for random weights; or a ``.params`` path), ``init_from`` (a checkpoint whose weights
@@ -21,13 +22,13 @@ import dataclasses
 import difflib
 import os
 import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
 from .data.data_config import DataConfig, bad_choice
-from .data.transforms import AugmentConfig
 from .backbone_weights import IMAGENET
 
 
@@ -180,59 +181,67 @@ def load_raw(path: str, _seen: Tuple[str, ...] = ()) -> Tuple[Dict[str, Any], Di
 
 def apply_overrides(raw: Dict[str, Any], origins: Dict[str, str],
                     items: Optional[List[str]]) -> Dict[str, Any]:
-    """Apply ``section.key=value`` strings (values parsed as YAML)."""
-    out = copy.deepcopy(raw)
+    """Apply ``section.key=value`` strings (values parsed as YAML).
+
+    The ``--set`` items form one more layer over the files, merged by the same rule
+    (:func:`_merge`): a ``--set model.name=...`` that names another model replaces the
+    inherited section, and every other ``--set model.KEY`` applies to the new model whatever
+    its position among the items.
+    """
+    layer: Dict[str, Any] = {}
     for item in items or []:
         key, sep, text = item.partition("=")
         parts = key.strip().split(".")
         if not sep or len(parts) < 2 or not all(parts):
             raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. train.epochs=1")
-        value = parse_yaml(text)
-        if (len(parts) == 2 and parts[0] in _OPEN_SECTIONS and parts[1] == "name"
-                and isinstance(out.get(parts[0]), dict) and out[parts[0]].get("name") != value):
-            out[parts[0]] = _renamed_section(parts[0], out[parts[0]], origins)
-        node = out
+        node, inherited = layer, raw
         for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
+            inherited = inherited.get(part, {}) if isinstance(inherited, dict) else {}
+            if not isinstance(inherited, dict) or not isinstance(node.get(part, {}), dict):
                 raise ConfigError(f"--set {item!r}: {part} is not a section")
-        node[parts[-1]] = value
-        _record(node[parts[-1]], key.strip(), "--set", origins)
-    return out
+            node = node.setdefault(part, {})
+        node[parts[-1]] = parse_yaml(text)
+    return _merge(raw, layer, origins, "--set")
 
 
 def _check_type(value: Any, annotation: Any, dotted: str, where: str) -> Any:
-    text = str(annotation)
-    optional = "Optional" in text or "None" in text
-    if value is None:
-        if optional:
+    """``value`` as the field's type says (ints are numbers too), or a ConfigError."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Union:
+        if value is None and type(None) in args:
             return None
+        inner = [a for a in args if a is not type(None)]
+        return _check_type(value, inner[0], dotted, where) if len(inner) == 1 else value
+    if value is None:
         raise ConfigError(f"{where}: {dotted} must not be empty")
-    if annotation in (float, "float") or text.endswith("float"):
+    if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: {dotted} must be a number, got {value!r}")
         return float(value)
-    if annotation in (int, "int") or text == "int":
+    if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: {dotted} must be a whole number, got {value!r}")
         return value
-    if annotation in (bool, "bool") or text == "bool":
+    if annotation is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: {dotted} must be true or false, got {value!r}")
         return value
-    if "List[str]" in text:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: {dotted} must be a list of names, got {value!r}")
-        return list(value)
-    if "List[int]" in text:
-        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool)
-                                                  for v in value):
-            raise ConfigError(f"{where}: {dotted} must be a list of whole numbers, got {value!r}")
-        return list(value)
-    if "str" in text:
+    if annotation is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: {dotted} must be text, got {value!r}")
         return value
+    if origin is list:
+        kind = {str: "names", int: "whole numbers", float: "numbers"}.get(args[0], "values")
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: {dotted} must be a list of {kind}, got {value!r}")
+        try:
+            return [_check_type(v, args[0], dotted, where) for v in value]
+        except ConfigError:
+            raise ConfigError(f"{where}: {dotted} must be a list of {kind}, "
+                              f"got {value!r}") from None
+    if origin is dict and not isinstance(value, dict):
+        raise ConfigError(f"{where}: {dotted} must be a section (key: value lines), "
+                          f"got {value!r}")
     return value
 
 
@@ -241,7 +250,7 @@ def _build(cls, values: Any, origins: Dict[str, str], default_where: str, prefix
     if not isinstance(values, dict):
         raise ConfigError(f"{where_of(prefix.rstrip('.'))}: {prefix.rstrip('.')} must be a "
                           f"section (key: value lines)")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    types = typing.get_type_hints(cls)
     section = prefix.rstrip(".")
     open_keys = _OPEN_SECTIONS.get(section)
     kwargs, extra = {}, {}
@@ -250,25 +259,19 @@ def _build(cls, values: Any, origins: Dict[str, str], default_where: str, prefix
         if open_keys is not None and key not in open_keys:
             extra[key] = value
             continue
-        if key not in fields or key == "options":
-            close = difflib.get_close_matches(key, [k for k in fields if k != "options"], 1)
+        if key not in types or key == "options":
+            close = difflib.get_close_matches(key, [k for k in types if k != "options"], 1)
             hint = f" (did you mean {prefix}{close[0]}?)" if close else ""
             raise ConfigError(f"{where_of(dotted)}: unknown key {dotted}{hint}; "
                               f"{section or 'top level'} takes "
-                              f"{sorted(k for k in fields if k != 'options')}")
-        f = fields[key]
-        if dataclasses.is_dataclass(f.type) or (isinstance(f.type, str) and f.type in _NESTED):
-            nested = f.type if dataclasses.is_dataclass(f.type) else _NESTED[f.type]
-            kwargs[key] = _build(nested, value, origins, default_where, dotted + ".")
+                              f"{sorted(k for k in types if k != 'options')}")
+        if dataclasses.is_dataclass(types[key]):
+            kwargs[key] = _build(types[key], value, origins, default_where, dotted + ".")
         else:
-            kwargs[key] = _check_type(value, f.type, dotted, where_of(dotted))
+            kwargs[key] = _check_type(value, types[key], dotted, where_of(dotted))
     if open_keys is not None:
         kwargs["options"] = extra
     return cls(**kwargs)
-
-
-_NESTED = {"ModelConfig": ModelConfig, "DataConfig": DataConfig, "LossConfig": LossConfig,
-           "TrainConfig": TrainConfig, "AugmentConfig": AugmentConfig}
 
 
 def _validate(cfg: Config, origins: Dict[str, str], default_where: str) -> None:

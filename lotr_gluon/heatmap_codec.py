@@ -32,9 +32,15 @@ QUASI_GAUSSIAN_CUTOFF = 3.0
 _LOG_FLOOR = 1e-10
 
 
-def to_cells(points: np.ndarray, stride: float) -> np.ndarray:
-    """Input-pixel coordinates -> heatmap-cell coordinates."""
-    return (np.asarray(points, dtype=np.float64) + 0.5) / stride - 0.5
+def to_cells(points, stride: float):
+    """Input-pixel coordinates -> heatmap-cell coordinates (pixel and cell centres align).
+
+    Numpy in, float64 numpy out; an MXNet NDArray or Symbol stays one (the heatmap losses
+    build their targets inside the graph with this same formula).
+    """
+    if isinstance(points, (np.ndarray, list, tuple)):
+        points = np.asarray(points, dtype=np.float64)
+    return (points + 0.5) / stride - 0.5
 
 
 def to_pixels(cells: np.ndarray, stride: float) -> np.ndarray:

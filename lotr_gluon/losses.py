@@ -19,7 +19,7 @@ from typing import Any, Dict, Type
 from mxnet.gluon import HybridBlock
 
 from .heatmap_codec import (DEFAULT_SIGMA, DEFAULT_THETA, HEATMAP_STRIDE,
-                            QUASI_GAUSSIAN_CUTOFF)
+                            QUASI_GAUSSIAN_CUTOFF, to_cells)
 
 
 class LandmarkLoss(HybridBlock):
@@ -140,7 +140,7 @@ class HeatmapMSELoss(LandmarkLoss):
         return F.exp(-F.square(F.broadcast_sub(grid, centre)) / (2 * self.sigma ** 2))
 
     def _cells(self, F, target):
-        cells = (target + 0.5) / self.stride - 0.5
+        cells = to_cells(target, self.stride)
         return (F.slice_axis(cells, axis=-1, begin=0, end=1),
                 F.slice_axis(cells, axis=-1, begin=1, end=2))
 

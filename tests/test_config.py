@@ -53,11 +53,48 @@ def test_every_paper_experiment_starts_from_imagenet_and_the_cpu_recipes_do_not(
 
 
 def test_naming_another_model_keeps_how_the_run_starts():
-    """Naming a model drops the old one's options (num_layers) but not the start."""
+    """Naming a model drops the options it inherits (num_layers from the file) but not the
+    start (backbone_weights, init_from)."""
     cfg = load_config(os.path.join(EXPERIMENTS, "demo_synthetic.yaml"),
-                      ["model.num_layers=1", "model.init_from=runs/a", "model.name=cnn_ffn_m"])
+                      ["model.init_from=runs/a", "model.name=cnn_ffn_m"])
     assert cfg.model.options == {}
     assert (cfg.model.backbone_weights, cfg.model.init_from) == ("none", "runs/a")
+
+
+def test_options_given_with_the_new_name_apply_whatever_their_order(tmp_path):
+    """One rule for files and --set: a layer that names another model replaces what it
+    inherits, and the options of that same layer apply to the new model."""
+    base = _write(tmp_path / "base.yaml", "model:\n  name: lotr_m\n  num_layers: 3\n"
+                                          "  dropout: 0.2\n")
+    child = _write(tmp_path / "child.yaml", "base: base.yaml\nmodel:\n  num_layers: 1\n"
+                                            "  name: lotr_m+\n")
+    assert load_config(child).model.options == {"num_layers": 1}
+    for order in (["model.num_layers=1", "model.name=lotr_m+"],
+                  ["model.name=lotr_m+", "model.num_layers=1"]):
+        cfg = load_config(base, order)
+        assert (cfg.model.name, cfg.model.options) == ("lotr_m+", {"num_layers": 1}), order
+    # Set for a model that does not take it: an error, not a silent drop.
+    with pytest.raises(ConfigError, match="unknown key model.num_layers"):
+        load_config(base, ["model.num_layers=1", "model.name=cnn_ffn_m"])
+
+
+def test_optional_fields_are_type_checked():
+    """The type check reads the annotation, not its text: an Optional[int] is checked."""
+    from dataclasses import dataclass
+    from typing import List, Optional
+
+    from lotr_gluon.config import _build
+
+    @dataclass
+    class Probe:
+        limit: Optional[int] = None
+        steps: List[int] = None
+
+    assert _build(Probe, {"limit": None, "steps": [1]}, {}, "p.yaml", "") == Probe(None, [1])
+    with pytest.raises(ConfigError, match="p.yaml: limit must be a whole number, got 'x'"):
+        _build(Probe, {"limit": "x"}, {}, "p.yaml", "")
+    with pytest.raises(ConfigError, match="steps must be a list of whole numbers"):
+        _build(Probe, {"steps": [1.5]}, {}, "p.yaml", "")
 
 
 def test_ablations_inherit():

@@ -15,6 +15,7 @@ import argparse
 import sys
 
 from lotr_gluon.cli import run_main
+from lotr_gluon.data.detector import DETECTOR_NAMES
 
 
 def main(argv=None) -> int:
@@ -22,7 +23,7 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpus", default="",
                         help="GPU ids you intend to use, e.g. 0,1; 'all': every visible GPU")
-    parser.add_argument("--detector", choices=["default", "mtcnn", "retinaface"],
+    parser.add_argument("--detector", choices=DETECTOR_NAMES,
                         help="the face detector you intend to use")
     parser.add_argument("--detector-model", help="folder or .onnx of the retinaface detector")
     args = parser.parse_args(argv)

@@ -22,6 +22,7 @@ import argparse
 import os
 
 from lotr_gluon.cli import run_main
+from lotr_gluon.data.data_config import CHOICES, SPLITS
 
 
 def default_out(checkpoint, split: str) -> str:
@@ -38,11 +39,11 @@ def main(argv=None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", help="run folder (its best.ckpt) or .ckpt file")
     source.add_argument("--model", help="exported model folder (tools/export.py)")
-    parser.add_argument("--split", default="val", choices=["train", "val", "test"],
+    parser.add_argument("--split", default="val", choices=SPLITS,
                         help="split of the run's config (default val)")
     parser.add_argument("--data", help="evaluate this dataset folder instead of a config split")
     parser.add_argument("--format", default=None, help="dataset format (default: the run's)")
-    parser.add_argument("--align-source", choices=["ground_truth", "detector"],
+    parser.add_argument("--align-source", choices=CHOICES["align_source"],
                         help="align faces from the annotation's five points or the "
                              "detector's (default: the run's; ground_truth for --model)")
     parser.add_argument("--detections", help="folder of SPLIT.jsonl (default: detections/ "

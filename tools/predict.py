@@ -1,6 +1,7 @@
 """Predict facial landmarks on photos, folders, videos or a webcam with an exported model.
 
-Faces are found by the detector (default: MTCNN, offline), aligned by their five points (or
+Faces are found by the detector (default: RetinaFace when insightface's model is on disk,
+else the offline MTCNN), aligned by their five points (or
 cropped around the box for models trained with data.align=bbox), run through the model in
 one batch per photo, and mapped back to the photo. Annotated images
 (NAME_landmarks.jpg), videos (NAME_landmarks.mp4) and landmarks.json (or .csv) go to --out.

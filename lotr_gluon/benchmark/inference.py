@@ -29,6 +29,13 @@ class SpeedRow:
     throughput_ips: float
     default: bool = False
 
+    @classmethod
+    def of(cls, model: str, backend: str, batch: int, flip: bool, timing: Timing,
+           default: bool = False) -> "SpeedRow":
+        """A row from a timing of one batch: throughput is images per second."""
+        return cls(model, backend, batch, flip, round(timing.mean_ms, 3),
+                   round(timing.std_ms, 3), round(batch / (timing.mean_ms / 1e3), 2), default)
+
     def to_dict(self) -> Dict:
         row = asdict(self)
         if not self.default:
@@ -72,10 +79,8 @@ def benchmark_backends(model: ExportedModel, backends: Sequence[str] = BACKENDS,
                 fn = ((lambda c=crops: predict_with_flip(run, c, flip_perm)) if flip
                       else (lambda c=crops: run(c)))
                 timing = measure(fn, warmup=min(warmup, times), repeat=times)
-                row = SpeedRow(model.name, backend, batch, flip, round(timing.mean_ms, 3),
-                               round(timing.std_ms, 3),
-                               round(batch / (timing.mean_ms / 1e3), 2),
-                               default=backend == DEFAULT_BACKEND)
+                row = SpeedRow.of(model.name, backend, batch, flip, timing,
+                                  default=backend == DEFAULT_BACKEND)
                 rows.append(row)
                 report(f"  {backend:<13} batch {batch:>3} {'flip' if flip else 'plain':<5} "
                        f"{timing} ms  {row.throughput_ips:8.1f} img/s")

@@ -12,6 +12,7 @@ from typing import Dict, Optional, Tuple
 from .align import ALIGN_MODES, DEFAULT_FACE_FRACTION
 from .transforms import AugmentConfig
 
+SPLITS = ("train", "val", "test")  # the splits a config names (DataConfig.train, ...)
 ALIGN_SOURCES = ("ground_truth", "detector")
 MISS_POLICIES = ("ground_truth", "skip")
 # Each choice of the section and the values it takes.

@@ -23,6 +23,15 @@ def _tile(image: np.ndarray, side: int) -> np.ndarray:
     return canvas
 
 
+def _face_finder(detector: str, schema, model_path: Optional[str]):
+    """``(image, sample) -> faces``: the annotation's own face (``gt``) or a detector's."""
+    if detector == "gt":
+        truth = GroundTruthDetector(schema)
+        return lambda image, sample: [truth.from_landmarks(sample.landmarks)]
+    find = get_detector(detector, model_path=model_path)
+    return lambda image, sample: find(image)
+
+
 def draw_pipeline(root: str, out: str, fmt: str = "jd106", num: int = 4, augmented: int = 3,
                   detector: str = "gt", detector_model: Optional[str] = None,
                   seed: int = 0, side: int = 192) -> int:
@@ -33,15 +42,14 @@ def draw_pipeline(root: str, out: str, fmt: str = "jd106", num: int = 4, augment
     schema = get_schema(FORMATS[fmt].schema)
     plain = FaceCropper(schema, side)
     augment = FaceCropper(schema, side, augment=AugmentConfig())
-    find = (GroundTruthDetector(schema) if detector == "gt"
-            else get_detector(detector, model_path=detector_model))
+    find = _face_finder(detector, schema, detector_model)
     rows = []
     for index, sample in enumerate(samples[:num]):
         image = cv2.imread(sample.image_path, cv2.IMREAD_COLOR)
         if image is None:
             continue
         raw = draw_landmarks(image, sample.landmarks, schema.polylines)
-        faces = ([find.from_landmarks(sample.landmarks)] if detector == "gt" else find(image))
+        faces = find(image, sample)
         boxed = image.copy()
         for face in faces:
             x1, y1, x2, y2 = (int(round(v)) for v in face.box)

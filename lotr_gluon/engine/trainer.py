@@ -27,6 +27,7 @@ from ..data.dataset import make_loader
 from ..fileio import atomic_write_text
 from ..gpu_support import check_gpus
 from ..losses import get_loss
+from ..metrics import mean_shape
 from .builders import build_dataset, build_loss, build_model, schema_of, start_of
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluator import evaluate, gluon_predictor, mean_shape_in_photo
@@ -258,18 +259,22 @@ class Trainer:
         model that does not read the image sits at); None for heatmap losses."""
         if self.loss.output_kind != "coordinates":
             return None
-        guess = np.broadcast_to(landmarks.mean(axis=0), landmarks.shape)
+        guess = np.broadcast_to(mean_shape(landmarks), landmarks.shape)
         loss = get_loss(self.cfg.loss.name, **self.cfg.loss.options)  # not the hybridized one
         return float(loss(mx.nd.array(guess), mx.nd.array(landmarks)).mean().asscalar())
 
     def _warm_up_devices(self) -> None:
-        """Build the graph and each device's buffers one device at a time, in predict mode:
-        neither is safe from the several threads a synchronised step runs in."""
+        """Build the network's and the loss's graphs and each device's buffers one device at
+        a time, in predict mode: none of that is safe from the several threads a synchronised
+        step runs in (measured: two threads building the loss's graph at once fail in
+        Gluon's name scope, and the other thread then waits at a SyncBatchNorm forever)."""
         batch = self.cfg.train.batch_size // self.num_workers
-        size = self.net.input_size
-        for part in gluon.utils.split_and_load(mx.nd.zeros((batch, 3, size, size)), self.ctx,
-                                               even_split=False):
-            self.net(part).wait_to_read()
+        size, points = self.net.input_size, self.schema.num_points
+        images = gluon.utils.split_and_load(mx.nd.zeros((batch, 3, size, size)), self.ctx,
+                                            even_split=False)
+        for part in images:
+            targets = mx.nd.zeros((part.shape[0], points, 2), ctx=part.context)
+            self.loss(self.net(part), targets).wait_to_read()
 
     def _finish_initialisation(self) -> None:
         """One forward per device in predict mode: deferred parameters take their values (a
@@ -408,9 +413,14 @@ class Trainer:
                         config_to_dict(self.cfg))
 
 
-def _in_threads(function, arguments: List[Tuple]) -> List:
+def _in_threads(function, arguments: List[Tuple], grace_s: float = 60.0) -> List:
     """``[function(*a) for a in arguments]``, each call in a thread of its own; the first
-    exception raised in a thread is raised here."""
+    exception raised in a thread is raised here.
+
+    Once one thread has failed, the others get ``grace_s`` seconds: a device whose peer
+    failed waits at the next SyncBatchNorm forever, and must not hold the process with it
+    (the threads are daemons).
+    """
     results: List = [None] * len(arguments)
     errors: List[BaseException] = []
 
@@ -420,11 +430,18 @@ def _in_threads(function, arguments: List[Tuple]) -> List:
         except BaseException as err:  # noqa: BLE001 - handed to the caller's thread below
             errors.append(err)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(arguments))]
+    threads = [threading.Thread(target=run, args=(i,), daemon=True)
+               for i in range(len(arguments))]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    deadline = None
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(timeout=0.05)
+        if errors and deadline is None:
+            deadline = time.monotonic() + grace_s
+        if deadline is not None and time.monotonic() > deadline:
+            break
     if errors:
         raise errors[0]
     return results
