@@ -1,5 +1,17 @@
-import mxnet as mx
-import pytest
+import os
+
+# Before MXNet starts: the tests train on two CPU contexts to stand in for two GPUs. MXNet
+# keeps one pool of temporary-workspace resources for all CPU contexts (MXNET_CPU_TEMP_COPY,
+# default 4, handed out in turn), so device 1's op can wait for a workspace that device 0's
+# SyncBatchNorm backward holds while that one waits at the barrier for device 1: a deadlock,
+# in about 1 of 6 runs (measured). With more copies than the graph asks for, none is shared.
+# GPUs do not meet this: each has its own pool.
+from lotr_gluon.engine import CPU_TEMP_COPIES  # noqa: E402 - does not import MXNet
+
+os.environ.setdefault("MXNET_CPU_TEMP_COPY", str(CPU_TEMP_COPIES))
+
+import mxnet as mx  # noqa: E402
+import pytest  # noqa: E402
 
 import lotr_gluon
 

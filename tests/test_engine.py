@@ -477,3 +477,16 @@ def test_a_failing_device_thread_does_not_hang_the_step():
         _in_threads(step, [(0,), (1,)], grace_s=0.5)
     assert time.monotonic() - start < 30
     assert _in_threads(lambda a, b: a + b, [(1, 2), (3, 4)]) == [3, 7]
+
+
+def test_sync_batchnorm_over_cpu_contexts_needs_enough_workspaces(monkeypatch):
+    """With MXNet's default 4 CPU workspaces two CPU devices can deadlock (about 1 run in 6,
+    measured): refused with the setting to use, before any step."""
+    from lotr_gluon.config import ConfigError
+    from lotr_gluon.engine.trainer import _check_cpu_workspaces
+
+    monkeypatch.setenv("MXNET_CPU_TEMP_COPY", "4")
+    with pytest.raises(ConfigError, match="MXNET_CPU_TEMP_COPY=4096"):
+        _check_cpu_workspaces([mx.cpu(0), mx.cpu(1)])
+    _check_cpu_workspaces([mx.cpu(0)])  # one device: nothing shared
+    _check_cpu_workspaces([mx.gpu(0), mx.gpu(1)])  # each GPU has its own pool

@@ -28,6 +28,7 @@ from ..fileio import atomic_write_text
 from ..gpu_support import check_gpus
 from ..losses import get_loss
 from ..metrics import mean_shape
+from . import CPU_TEMP_COPIES
 from .builders import build_dataset, build_loss, build_model, schema_of, start_of
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluator import evaluate, gluon_predictor, mean_shape_in_photo
@@ -168,6 +169,7 @@ class Trainer:
         self.loss.hybridize(static_alloc=True, static_shape=True)
         self.synchronised = cfg.train.sync_bn and len(self.ctx) > 1
         if self.synchronised:
+            _check_cpu_workspaces(self.ctx)
             self._warm_up_devices()
         self.trainer = self._build_gluon_trainer()
         train_landmarks = self.train_set.aligned_landmarks()
@@ -445,6 +447,22 @@ def _in_threads(function, arguments: List[Tuple], grace_s: float = 60.0) -> List
     if errors:
         raise errors[0]
     return results
+
+
+def _check_cpu_workspaces(ctx: List[mx.Context]) -> None:
+    """SyncBatchNorm over several CPU contexts (tests standing in for GPUs) deadlocks unless
+    MXNet has more CPU workspaces than the graph asks for: all CPU contexts share one pool of
+    ``MXNET_CPU_TEMP_COPY`` (default 4), handed out in turn, and a device's op can wait for the
+    one that the other device's SyncBatchNorm backward holds while it waits for that device.
+    GPUs each have their own pool."""
+    if sum(c.device_type == "cpu" for c in ctx) < 2:
+        return
+    copies = int(os.environ.get("MXNET_CPU_TEMP_COPY", "4"))
+    if copies < CPU_TEMP_COPIES:
+        raise ConfigError(f"SyncBatchNorm over {len(ctx)} CPU contexts can deadlock with "
+                          f"MXNET_CPU_TEMP_COPY={copies}: start the process with "
+                          f"MXNET_CPU_TEMP_COPY={CPU_TEMP_COPIES} (it must be set before MXNet "
+                          f"is imported), or set train.sync_bn: false")
 
 
 def _start_line(start: Dict, bn_devices: int) -> str:
