@@ -4,16 +4,18 @@ import os
 # keeps one pool of temporary-workspace resources for all CPU contexts (MXNET_CPU_TEMP_COPY,
 # default 4, handed out in turn), so device 1's op can wait for a workspace that device 0's
 # SyncBatchNorm backward holds while that one waits at the barrier for device 1: a deadlock,
-# in about 1 of 6 runs (measured). With more copies than the graph asks for, none is shared.
-# GPUs do not meet this: each has its own pool.
-from lotr_gluon.engine import CPU_TEMP_COPIES  # noqa: E402 - does not import MXNet
-
-os.environ.setdefault("MXNET_CPU_TEMP_COPY", str(CPU_TEMP_COPIES))
+# in about 1 of 6 runs (measured). With more copies than a step asks for, none is shared.
+# GPUs do not meet this: each has its own pool. The value is engine.CPU_TEMP_COPIES (checked
+# below; it must be set before MXNet is imported).
+os.environ.setdefault("MXNET_CPU_TEMP_COPY", "1024")
 
 import mxnet as mx  # noqa: E402
 import pytest  # noqa: E402
 
-import lotr_gluon
+import lotr_gluon  # noqa: E402
+from lotr_gluon.engine import CPU_TEMP_COPIES  # noqa: E402
+
+assert int(os.environ["MXNET_CPU_TEMP_COPY"]) >= CPU_TEMP_COPIES, "see the note above"
 
 # A port nothing listens on: a download attempted from a test is refused at once, never sent.
 UNREACHABLE_REPO = "http://127.0.0.1:9/"

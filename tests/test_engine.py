@@ -486,7 +486,7 @@ def test_sync_batchnorm_over_cpu_contexts_needs_enough_workspaces(monkeypatch):
     from lotr_gluon.engine.trainer import _check_cpu_workspaces
 
     monkeypatch.setenv("MXNET_CPU_TEMP_COPY", "4")
-    with pytest.raises(ConfigError, match="MXNET_CPU_TEMP_COPY=4096"):
+    with pytest.raises(ConfigError, match="MXNET_CPU_TEMP_COPY=1024"):
         _check_cpu_workspaces([mx.cpu(0), mx.cpu(1)])
     _check_cpu_workspaces([mx.cpu(0)])  # one device: nothing shared
     _check_cpu_workspaces([mx.gpu(0), mx.gpu(1)])  # each GPU has its own pool
