@@ -490,3 +490,35 @@ def test_sync_batchnorm_over_cpu_contexts_needs_enough_workspaces(monkeypatch):
         _check_cpu_workspaces([mx.cpu(0), mx.cpu(1)])
     _check_cpu_workspaces([mx.cpu(0)])  # one device: nothing shared
     _check_cpu_workspaces([mx.gpu(0), mx.gpu(1)])  # each GPU has its own pool
+
+
+def test_int8_export_runs_the_backbone_in_int8_and_keeps_the_landmarks(trained, tmp_path):
+    """tools/export.py --precision int8: the backbone's convolutions quantized (all but the
+    first), calibrated on the run's training crops; its landmarks against the float32
+    export's on the validation crops, the reference, within 1% of the face box."""
+    from lotr_gluon.deploy.backends import make_runner
+    from lotr_gluon.deploy.model_files import find_exported
+    from lotr_gluon.engine.builders import build_dataset
+
+    for precision in ("int8", "float32"):
+        result = _tool("export.py", "--checkpoint", trained, "--out", str(tmp_path / precision),
+                       "--precision", precision)
+        assert result.returncode == 0, result.stderr
+    int8, fp32 = (find_exported(str(tmp_path / p)) for p in ("int8", "float32"))
+    assert (int8.sidecar.precision, fp32.sidecar.precision) == ("int8", "float32")
+    quantized = [n for n in json.load(open(int8.symbol))["nodes"]
+                 if n.get("attrs", {}).get("quantized") == "true"]
+    convolutions = [n["name"] for n in json.load(open(fp32.symbol))["nodes"]
+                    if n["op"] == "Convolution"]
+    backbone = [name for name in convolutions if "_backbone" in name]
+    assert len(backbone) < len(convolutions)  # the projection conv is not the backbone's
+    assert len(quantized) == len(backbone) - 1  # each fused with its BatchNorm; not the first
+    cfg = load_config(os.path.join(trained, "config.yaml"))
+    val = build_dataset(cfg.data, "val", 64, report=lambda _: None)
+    crops, truth = (np.stack(a) for a in zip(*(val[i] for i in range(len(val)))))
+    ours, reference = make_runner(int8)(crops), make_runner(fp32)(crops)
+    box = np.sqrt(np.prod(truth.max(axis=1) - truth.min(axis=1), axis=1))  # the face's
+    assert np.mean(np.linalg.norm(ours - reference, axis=2).mean(axis=1) / box) < 0.01
+    refused = _tool("export.py", "--checkpoint", trained, "--out", str(tmp_path / "x"),
+                    "--precision", "int8", "--onnx")
+    assert refused.returncode == 2 and "writes no ONNX" in refused.stderr

@@ -64,10 +64,13 @@ def test_benchmark_target_lines_worked_example():
 
     rows = [SpeedRow("m", "mxnet", 1, False, 4.0, 0.1, 250.0, True),
             SpeedRow("m", "mxnet", 1, True, 7.0, 0.1, 142.9, True),
-            SpeedRow("m", "onnxruntime", 1, False, 3.2, 0.1, 312.5)]
+            SpeedRow("m", "onnxruntime", 1, False, 3.2, 0.1, 312.5),
+            SpeedRow("m", "mxnet", 1, False, 3.0, 0.1, 333.3, precision="int8")]
     lines = target_checks(rows)
-    assert lines[0].startswith("target met:") and "1.25x" in lines[0]  # 4.0 / 3.2
-    assert lines[1].startswith("target missed:") and "1.75x" in lines[1]  # 7.0 / 4.0
+    assert lines[0].startswith("target missed:") and "1.25x" in lines[0]  # 4.0 / 3.2 > 1.1
+    assert lines[1].startswith("target missed:") and "1.75x" in lines[1]  # 7.0 / 4.0 > 1.3
+    assert "int8 batch-1 latency is 0.94x" in lines[2] and "0.75x float32" in lines[2]
+    assert target_checks(rows[:3], latency_ratio=1.3)[0].startswith("target met:")
 
 
 def test_reproduce_dry_run_prints_the_full_plan(tmp_path):

@@ -48,6 +48,7 @@ def _models(args) -> list:
     from lotr_gluon.complexity import summarize
     from lotr_gluon import get_model
     from lotr_gluon.deploy.backends import BACKENDS
+    from lotr_gluon.deploy.sidecar import PRECISIONS
     from lotr_gluon.paper_results import load_paper_results
 
     backends = list(BACKENDS) if args.backend == "all" else args.backend.split(",")
@@ -58,9 +59,14 @@ def _models(args) -> list:
     print(f"{args.model}: Params {summary.params_m:.2f} M (paper {ref.get('params_m', '-')}), "
           f"Size {summary.size_mb:.2f} MB (paper {ref.get('size_mb', '-')}), "
           f"{summary.gflops:.3f} GFLOPs; {os.environ['OMP_NUM_THREADS']} CPU threads")
-    rows = benchmark_model_by_name(args.model, overrides, backends=backends,
-                                   batch_sizes=(1, args.batch), warmup=args.warmup,
-                                   repeat=args.repeat)
+    precisions = args.precision.split(",")
+    unknown = sorted(set(precisions) - set(PRECISIONS))
+    if unknown:
+        raise ValueError(f"--precision {args.precision}: unknown {unknown}; expected a "
+                         f"comma-separated list of {list(PRECISIONS)}")
+    rows = benchmark_model_by_name(args.model, overrides, precisions=precisions,
+                                   backends=backends, batch_sizes=(1, args.batch),
+                                   warmup=args.warmup, repeat=args.repeat)
     out = [row.to_dict() for row in rows]
     if args.markdown:
         print(markdown_table(rows, ref.get("gpu_ms")))
@@ -127,6 +133,10 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="model constructor override (e.g. num_layers=1)")
     parser.add_argument("--batch", type=int, default=32, help="throughput batch (default 32)")
+    parser.add_argument("--precision", default="float32", metavar="P[,P]",
+                        help="with --model: float32 (default) and/or int8 (the backbone "
+                             "quantized by MXNet's oneDNN path, calibrated on noise crops: "
+                             "timing only; on the mxnet backend)")
     parser.add_argument("--repeat", type=int, default=50, help="timed runs at batch 1")
     parser.add_argument("--warmup", type=int, default=10, help="untimed runs first")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")

@@ -18,6 +18,7 @@ import argparse
 import sys
 
 from lotr_gluon.cli import parse_overrides, run_main
+from lotr_gluon.deploy.sidecar import PRECISIONS
 
 
 def main(argv=None) -> int:
@@ -30,17 +31,26 @@ def main(argv=None) -> int:
     parser.add_argument("--onnx", action="store_true", help="also write NAME.onnx (opset 13)")
     parser.add_argument("--flavor", action="append", choices=["lotr", "insightface"],
                         help="ONNX flavor(s) with --onnx (default lotr; repeatable)")
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS,
+                        help="int8: the backbone quantized by MXNet's oneDNN path, calibrated "
+                             "on 64 crops of the run's training split (needs --checkpoint and "
+                             "its data; CPU only; no ONNX). bf16 was measured and not kept: "
+                             "4x slower at batch 1 (README, Speed)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="with --model: constructor override (e.g. num_points=68)")
     args = parser.parse_args(argv)
     if args.flavor and not args.onnx:
         parser.error("--flavor needs --onnx")
+    if args.precision == "int8" and (args.onnx or not args.checkpoint):
+        parser.error("--precision int8 needs --checkpoint (calibration crops from its training "
+                     "split) and writes no ONNX")
     flavors = (["lotr"] + [f for f in args.flavor or () if f != "lotr"]) if args.onnx else []
 
     from lotr_gluon.deploy.export import export_checkpoint, export_symbol
 
     if args.checkpoint:
-        paths, name, epochs = export_checkpoint(args.checkpoint, args.out, flavors)
+        paths, name, epochs = export_checkpoint(args.checkpoint, args.out, flavors,
+                                                args.precision)
         print(f"exported {name} trained {epochs} epochs")
     else:
         from lotr_gluon import get_model

@@ -28,13 +28,15 @@ class SpeedRow:
     latency_ms_std: float
     throughput_ips: float
     default: bool = False
+    precision: str = "float32"
 
     @classmethod
     def of(cls, model: str, backend: str, batch: int, flip: bool, timing: Timing,
-           default: bool = False) -> "SpeedRow":
+           default: bool = False, precision: str = "float32") -> "SpeedRow":
         """A row from a timing of one batch: throughput is images per second."""
         return cls(model, backend, batch, flip, round(timing.mean_ms, 3),
-                   round(timing.std_ms, 3), round(batch / (timing.mean_ms / 1e3), 2), default)
+                   round(timing.std_ms, 3), round(batch / (timing.mean_ms / 1e3), 2), default,
+                   precision)
 
     def to_dict(self) -> Dict:
         row = asdict(self)
@@ -44,13 +46,20 @@ class SpeedRow:
 
 
 def export_random(name: str, out_dir: str, overrides: Optional[Dict] = None,
-                  onnx: bool = True) -> ExportedModel:
-    """Export ``get_model(name)`` with random weights (speed does not depend on them)."""
+                  onnx: bool = True, precision: str = "float32") -> ExportedModel:
+    """Export ``get_model(name)`` with random weights (speed does not depend on them); an
+    ``int8`` export is calibrated on noise crops (fine for timing, not for landmarks)."""
     from ..model_zoo import get_model
     from ..deploy.export import export_symbol
 
     net = get_model(name, **(overrides or {}))
-    export_symbol(net, out_dir, name, trained=False, onnx=["lotr"] if onnx else [])
+    calibration = None
+    if precision == "int8":
+        size = net.input_size
+        calibration = np.random.RandomState(1).uniform(0, 255, (16, 3, size, size))
+        onnx = False
+    export_symbol(net, out_dir, name, trained=False, onnx=["lotr"] if onnx else [],
+                  precision=precision, calibration=calibration)
     return find_exported(out_dir)
 
 
@@ -79,10 +88,13 @@ def benchmark_backends(model: ExportedModel, backends: Sequence[str] = BACKENDS,
                 fn = ((lambda c=crops: predict_with_flip(run, c, flip_perm)) if flip
                       else (lambda c=crops: run(c)))
                 timing = measure(fn, warmup=min(warmup, times), repeat=times)
+                precision = model.sidecar.precision
                 row = SpeedRow.of(model.name, backend, batch, flip, timing,
-                                  default=backend == DEFAULT_BACKEND)
+                                  default=backend == DEFAULT_BACKEND and precision == "float32",
+                                  precision=precision)
                 rows.append(row)
-                report(f"  {backend:<13} batch {batch:>3} {'flip' if flip else 'plain':<5} "
+                label = backend if precision == "float32" else f"{backend} {precision}"
+                report(f"  {label:<13} batch {batch:>3} {'flip' if flip else 'plain':<5} "
                        f"{timing} ms  {row.throughput_ips:8.1f} img/s")
     return rows
 
@@ -110,13 +122,14 @@ def benchmark_detector(image: np.ndarray, name: str = "default", model_path: Opt
     return measure(lambda: detector(image), warmup=warmup, repeat=repeat)
 
 
-def target_checks(rows: Sequence[SpeedRow], latency_ratio: float = 1.3,
-                  flip_ratio: float = 1.6) -> List[str]:
-    """The batch-1 targets: default backend vs onnxruntime, flip vs no flip, one line each
-    saying ``target met`` or ``target missed`` (a measurement, not a gate)."""
-    def find(backend, flip):
+def target_checks(rows: Sequence[SpeedRow], latency_ratio: float = 1.1,
+                  flip_ratio: float = 1.3) -> List[str]:
+    """The batch-1 targets (issue 25): the default backend within ``latency_ratio`` of
+    onnxruntime, flip within ``flip_ratio`` of no flip, one line each saying ``target met``
+    or ``target missed`` (a measurement, not a gate); and the int8 graph's ratio, if timed."""
+    def find(backend, flip, precision="float32"):
         return next((r for r in rows if r.backend == backend and r.batch == 1
-                     and r.flip == flip), None)
+                     and r.flip == flip and r.precision == precision), None)
 
     lines = []
     default, onnx = find(DEFAULT_BACKEND, False), find("onnxruntime", False)
@@ -131,7 +144,13 @@ def target_checks(rows: Sequence[SpeedRow], latency_ratio: float = 1.3,
         lines.append(f"{'target met' if ratio <= flip_ratio else 'target missed'}: flip TTA "
                      f"costs {ratio:.2f}x "
                      f"no flip on {DEFAULT_BACKEND} (target <= {flip_ratio}x)")
-    return lines
+    int8 = find(DEFAULT_BACKEND, False, "int8")
+    if int8 and onnx:
+        lines.append(f"{DEFAULT_BACKEND} int8 batch-1 latency is "
+                     f"{int8.latency_ms_mean / onnx.latency_ms_mean:.2f}x onnxruntime's "
+                     f"float32 ({int8.latency_ms_mean / default.latency_ms_mean:.2f}x "
+                     f"float32 on {DEFAULT_BACKEND})" if default else "")
+    return [line for line in lines if line]
 
 
 def markdown_table(rows: Sequence[SpeedRow], paper_gpu_ms: Optional[Sequence] = None) -> str:
@@ -143,7 +162,8 @@ def markdown_table(rows: Sequence[SpeedRow], paper_gpu_ms: Optional[Sequence] = 
         if paper_gpu_ms and r.batch == 1:
             mean, std = paper_gpu_ms[int(r.flip)]
             paper = f"{mean:.2f} +- {std:.2f}"
-        name = f"**{r.backend}**" if r.default else r.backend
+        name = r.backend if r.precision == "float32" else f"{r.backend} {r.precision}"
+        name = f"**{name}**" if r.default else name
         lines.append(f"| {r.model} | {name} | {r.batch} | {'yes' if r.flip else 'no'} | "
                      f"{r.latency_ms_mean:.2f} +- {r.latency_ms_std:.2f} | "
                      f"{r.throughput_ips:.1f} | {paper} |")
@@ -244,9 +264,19 @@ def compare_models_by_name(names: Sequence[str], backend: str = DEFAULT_BACKEND,
     return rows
 
 
-def benchmark_model_by_name(name: str, overrides: Optional[Dict] = None, **kwargs
+def benchmark_model_by_name(name: str, overrides: Optional[Dict] = None,
+                            precisions: Sequence[str] = ("float32",), **kwargs
                             ) -> List[SpeedRow]:
-    """Export ``name`` with random weights to a temporary folder and benchmark it."""
+    """Export ``name`` with random weights to a temporary folder and benchmark it; an int8
+    export (:mod:`..deploy.quantize`) runs on the ``mxnet`` backend only."""
+    rows: List[SpeedRow] = []
     with tempfile.TemporaryDirectory(prefix="lotr-bench-") as tmp:
-        model = export_random(name, os.path.join(tmp, name), overrides)
-        return benchmark_backends(model, **kwargs)
+        for precision in precisions:
+            model = export_random(name, os.path.join(tmp, precision), overrides,
+                                  precision=precision)
+            options = dict(kwargs)
+            if precision != "float32":
+                options["backends"] = [b for b in kwargs.get("backends", BACKENDS)
+                                       if b == "mxnet"]
+            rows += benchmark_backends(model, **options)
+    return rows

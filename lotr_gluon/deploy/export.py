@@ -9,6 +9,7 @@ import tempfile
 from typing import Dict, Optional, Sequence, Tuple
 
 import mxnet as mx
+import numpy as np
 from mxnet import gluon
 
 from ..data.align import DEFAULT_FACE_FRACTION
@@ -16,7 +17,8 @@ from ..data.landmarks import REGISTRY, LandmarkSchema, get_schema
 from ..fileio import atomic_path, atomic_write_text
 from ..heatmap_codec import OutputSpec
 from .onnx_export import check_flavors, export_onnx
-from .sidecar import Sidecar
+from .quantize import calibration_crops, quantize_int8
+from .sidecar import PRECISIONS, Sidecar
 
 
 def schema_with_points(num_points: int) -> LandmarkSchema:
@@ -32,7 +34,8 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
                   schema: Optional[LandmarkSchema] = None,
                   face_fraction: float = DEFAULT_FACE_FRACTION,
                   trained: bool = True, align: str = "five_point",
-                  onnx: Sequence[str] = ()) -> Dict[str, str]:
+                  onnx: Sequence[str] = (), precision: str = "float32",
+                  calibration: Optional[np.ndarray] = None) -> Dict[str, str]:
     """Hybridize ``net`` and write its graph, weights and a sidecar into ``out_dir``.
 
     The exported graph takes float32 RGB 0..255 NCHW crops of ``net.input_size`` and returns
@@ -47,6 +50,9 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
     onnx : sequence of str
         ONNX flavors to write as well: ``lotr`` gives ``NAME.onnx`` (what the Predictor's
         onnxruntime backend loads), ``insightface`` gives ``NAME_insightface.onnx``.
+    precision : str
+        ``float32``, or ``int8``: the backbone quantized by MXNet's oneDNN path, calibrated on
+        ``calibration`` crops (:mod:`.quantize`); CPU only, no ONNX.
 
     Returns
     -------
@@ -58,6 +64,11 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
         raise ValueError(f"schema {schema.name} has {schema.num_points} points, the model "
                          f"{net.num_points}")
     size = net.input_size
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+    if precision == "int8" and (onnx or calibration is None):
+        raise ValueError("an int8 export needs calibration crops and writes no ONNX (quantize "
+                         "ONNX with onnxruntime's own tools)")
     check_flavors(onnx, size, OutputSpec.of(net).kind)
     net.hybridize(static_alloc=True, static_shape=True)
     net(mx.nd.zeros((1, 3, size, size)))  # builds the cached graph that export() writes
@@ -68,12 +79,17 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
     staging = tempfile.mkdtemp(prefix=".export-", dir=out_dir)
     try:
         net.export(os.path.join(staging, name), epoch=0)
+        if precision == "int8":
+            prefix = os.path.join(staging, name)
+            quantized = quantize_int8(prefix + "-symbol.json", prefix + "-0000.params",
+                                      calibration)
+            quantized.export(prefix, epoch=0)  # over the float32 files
         for key in ("symbol", "params"):
             with atomic_path(paths[key]) as tmp:
                 shutil.copyfile(os.path.join(staging, os.path.basename(paths[key])), tmp)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    sidecar = Sidecar.of(name, net, schema, face_fraction, trained, align)
+    sidecar = Sidecar.of(name, net, schema, face_fraction, trained, align, precision)
     atomic_write_text(paths["sidecar"], json.dumps(sidecar.to_dict(), indent=2) + "\n")
     for flavor in onnx:
         key = "onnx" if flavor == "lotr" else f"onnx_{flavor}"
@@ -83,13 +99,19 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
     return paths
 
 
-def export_checkpoint(checkpoint: str, out_dir: str, onnx: Sequence[str] = ()
-                      ) -> Tuple[Dict[str, str], str, int]:
+def export_checkpoint(checkpoint: str, out_dir: str, onnx: Sequence[str] = (),
+                      precision: str = "float32") -> Tuple[Dict[str, str], str, int]:
     """Export a trained run (folder or ``.ckpt``) with the schema, crop and alignment it was
-    trained with; returns ``(paths, model name, epochs trained)``."""
-    from ..engine.builders import model_from_checkpoint, schema_of
+    trained with; returns ``(paths, model name, epochs trained)``. ``int8`` calibrates on
+    the run's training split, which must be on this machine."""
+    from ..engine.builders import build_dataset, model_from_checkpoint, schema_of
 
     net, cfg, epochs = model_from_checkpoint(checkpoint)
+    calibration = None
+    if precision == "int8":
+        train = build_dataset(cfg.data, "train", net.input_size, report=lambda _: None)
+        calibration = calibration_crops(train)
     paths = export_symbol(net, out_dir, cfg.model.name, schema_of(cfg), cfg.data.face_fraction,
-                          align=cfg.data.align, onnx=onnx)
+                          align=cfg.data.align, onnx=onnx, precision=precision,
+                          calibration=calibration)
     return paths, cfg.model.name, epochs

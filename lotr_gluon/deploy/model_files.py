@@ -65,7 +65,11 @@ def load_symbol_block(model: ExportedModel, ctx: Optional[mx.Context] = None,
         net = mx.gluon.SymbolBlock.imports(model.symbol,
                                            [model.sidecar.input_name],
                                            model.params, ctx=ctx)
-    if onednn and ctx.device_type == "cpu" and onednn_available():
+    if model.sidecar.precision == "int8":  # quantized and fused for oneDNN already
+        if ctx.device_type != "cpu":
+            raise ValueError(f"{model.symbol}: an int8 export runs on the CPU (oneDNN) only")
+        net.hybridize(static_alloc=True, static_shape=True)
+    elif onednn and ctx.device_type == "cpu" and onednn_available():
         size = model.sidecar.input_size
         net.optimize_for(mx.nd.zeros((1, 3, size, size), ctx=ctx), backend="MKLDNN",
                          static_alloc=True, static_shape=True)

@@ -3,7 +3,8 @@ the weights (input, output, landmark schema, how the crop was cut), written by
 :func:`.export.export_symbol` and parsed here only, into :class:`Sidecar`.
 
 Files written before a key existed still load: ``schema`` was ``jd106``, ``align``
-``five_point``, the output coordinates, ``box_margin`` :data:`..data.align.BOX_MARGIN`.
+``five_point``, the output coordinates, ``box_margin`` :data:`..data.align.BOX_MARGIN`, the
+precision ``float32``.
 """
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ from ..heatmap_codec import OutputSpec
 _OUTPUTS = {"coordinates": "(B, N, 2) x, y in crop pixels",
             "heatmap": "(B, N, H, W) heatmaps; decode with lotr_gluon.heatmap_codec",
             "vector": "(B, N, W + H) x then y vectors; decode with lotr_gluon.heatmap_codec"}
+
+
+PRECISIONS = ("float32", "int8")  # int8: the backbone quantized (deploy/quantize.py)
 
 
 class SidecarError(ValueError):
@@ -60,15 +64,17 @@ class Sidecar:
     input_name: str = "data"
     trained: bool = True
     version: str = ""
+    precision: str = "float32"  # one of PRECISIONS
 
     @classmethod
     def of(cls, name: str, net, schema: LandmarkSchema, face_fraction: float, trained: bool,
-           align: str) -> "Sidecar":
+           align: str, precision: str = "float32") -> "Sidecar":
         """The sidecar of Gluon network ``net`` exported as ``name``."""
         size = int(net.input_size)
         return cls(name, int(net.num_points), size, schema.name, tuple(schema.flip_perm), align,
                    float(face_fraction), BOX_MARGIN, face_template(size, face_fraction),
-                   OutputSpec.of(net), trained=trained, version=__version__)
+                   OutputSpec.of(net), trained=trained, version=__version__,
+                   precision=precision)
 
     @property
     def landmark_schema(self) -> LandmarkSchema:
@@ -83,7 +89,8 @@ class Sidecar:
                 "flip_perm": list(self.flip_perm), "align": self.align,
                 "face_fraction": self.face_fraction, "box_margin": self.box_margin,
                 "alignment_template": np.round(self.alignment_template, 4).tolist(),
-                "trained": self.trained, "lotr_gluon_version": self.version}
+                "trained": self.trained, "lotr_gluon_version": self.version,
+                "precision": self.precision}
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any], where: str = "sidecar") -> "Sidecar":
@@ -107,7 +114,8 @@ class Sidecar:
                        str(data.get("align", "five_point")), fraction,
                        float(data.get("box_margin", BOX_MARGIN)), template.reshape(5, 2),
                        output, str(data.get("input_name", "data")),
-                       bool(data.get("trained", True)), str(data.get("lotr_gluon_version", "")))
+                       bool(data.get("trained", True)), str(data.get("lotr_gluon_version", "")),
+                       str(data.get("precision", "float32")))
         except SidecarError:
             raise
         except (TypeError, ValueError) as err:  # a value of the wrong kind
