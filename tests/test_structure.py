@@ -97,7 +97,8 @@ def _module_graph() -> Dict[str, Set[str]]:
     for module, path in modules.items():
         with open(path, encoding="utf-8") as f:
             tree = ast.parse(f.read(), path)
-        graph[module] = {t for node in _imports(tree) for t in _targets(module, path, node, modules)}
+        graph[module] = {target for node in _imports(tree)
+                         for target in _targets(module, path, node, modules)}
     return graph
 
 

@@ -13,6 +13,7 @@ class Timing:
     mean_ms: float
     std_ms: float
     repeat: int
+    median_ms: float = float("nan")  # robust to a co-tenant's spikes on a shared machine
 
     def __str__(self) -> str:
         return f"{self.mean_ms:.2f} +- {self.std_ms:.2f}"
@@ -33,4 +34,5 @@ def measure(fn: Callable[[], object], warmup: int = 5, repeat: int = 30) -> Timi
         start = time.perf_counter()
         fn()
         times[i] = time.perf_counter() - start
-    return Timing(float(times.mean() * 1e3), float(times.std() * 1e3), repeat)
+    return Timing(float(times.mean() * 1e3), float(times.std() * 1e3), repeat,
+                  float(np.median(times) * 1e3))
