@@ -114,6 +114,7 @@ def test_sparse_checkpoints_resume_from_the_last_one_and_relog_what_was_lost(syn
     np.testing.assert_allclose(losses(run), losses(tmp_path / "a"), rtol=1e-5)
 
 
+@pytest.mark.multi_device
 def test_several_devices_split_the_batch_and_keep_one_set_of_weights(synth, tmp_path):
     """The multi-GPU path (split_and_load + kvstore 'device'), exercised with two CPU
     contexts: every device ends with the same weights, and the same YAML needs no edit."""
@@ -175,6 +176,7 @@ def test_two_devices_sum_the_gradients_their_halves_give_on_one_device(synth, tm
     assert compared > 100
 
 
+@pytest.mark.multi_device
 def test_sync_batchnorm_over_two_halves_equals_one_device_with_the_whole_batch(synth, tmp_path):
     """The default with several devices: SyncBatchNorm. Two CPU contexts with 4 faces each give
     the gradients (summed by the kvstore) and running statistics of a plain one-device model
@@ -522,3 +524,17 @@ def test_int8_export_runs_the_backbone_in_int8_and_keeps_the_landmarks(trained, 
     refused = _tool("export.py", "--checkpoint", trained, "--out", str(tmp_path / "x"),
                     "--precision", "int8", "--onnx")
     assert refused.returncode == 2 and "writes no ONNX" in refused.stderr
+
+
+def test_multi_device_tests_run_in_their_own_process():
+    """The SyncBatchNorm tests on two CPU contexts, in a process started with enough CPU
+    workspaces (tests/conftest.py says why not this one)."""
+    if os.environ.get("LOTR_MULTI_DEVICE") == "1":
+        pytest.skip("this is that process")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-m", "multi_device", "-p", "no:cacheprovider",
+         os.path.join(ROOT, "tests")],
+        env={**os.environ, "LOTR_MULTI_DEVICE": "1"}, cwd=ROOT, capture_output=True, text=True,
+        timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "2 passed" in result.stdout, result.stdout[-2000:]

@@ -109,6 +109,8 @@ def test_tracking_refuses_a_box_aligned_model_and_bad_smoothing():
     standin = _Standin(np.zeros((106, 2)))
     with pytest.raises(ValueError, match="min_cutoff > 0"):
         FaceTracker(standin, min_cutoff=0.0)
+    with pytest.raises(ValueError, match="fps must be positive"):
+        FaceTracker(standin, fps=0.0)
     standin.align_mode = "bbox"
     with pytest.raises(ValueError, match="five-point"):
         FaceTracker(standin)

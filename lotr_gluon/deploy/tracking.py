@@ -34,6 +34,11 @@ DEFAULT_MIN_CUTOFF = 1.0  # Hz
 DEFAULT_BETA = 0.05  # Hz per (px/s)
 LOST_DISTANCE = 0.12  # mean five-point distance from the template, in crop widths
 MAX_DISAGREEMENT = 0.04  # plain vs mirrored prediction, mean distance in crop widths
+MATCH_IOU = 0.3  # a detection overlapping a track's box by more is that track's face
+# A matched track whose five points are further than this from the detection's (mean
+# distance over the detection box's size) is re-aligned from the detection.
+REALIGN_DISTANCE = 0.15
+DEFAULT_FPS = 30.0  # frame times when the caller gives none
 
 
 class OneEuroFilter:
@@ -131,22 +136,27 @@ class FaceTracker:
         lost); 1 detects on every frame and only keeps identities.
     smoothing : bool
         One-Euro smoothing of each face's landmarks with ``min_cutoff`` and ``beta``.
+    fps : float
+        The stream's frame rate, for frames given without a time.
     """
 
     def __init__(self, predictor: Predictor, detect_every: int = 30, smoothing: bool = True,
                  min_cutoff: float = DEFAULT_MIN_CUTOFF, beta: float = DEFAULT_BETA,
                  lost_distance: float = LOST_DISTANCE,
-                 max_disagreement: float = MAX_DISAGREEMENT):
+                 max_disagreement: float = MAX_DISAGREEMENT, fps: float = DEFAULT_FPS):
         if predictor.align_mode != "five_point":
             raise ValueError("tracking needs a five-point aligned model; this one crops "
                              "around the detector's box (data.align=bbox)")
         if detect_every < 1:
             raise ValueError(f"detect_every must be at least 1, got {detect_every}")
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
         OneEuroFilter(min_cutoff, beta)  # refuses bad smoothing parameters now, not mid-video
         self.predictor, self.detect_every = predictor, detect_every
         self.smoothing, self.min_cutoff, self.beta = smoothing, min_cutoff, beta
         self.lost_distance = lost_distance
         self.max_disagreement = max_disagreement
+        self.fps = fps
         self.schema = predictor.schema
         self.tracks: List[_Track] = []
         self.frame_index, self._next_id = -1, 0
@@ -154,15 +164,17 @@ class FaceTracker:
 
     def __call__(self, image: np.ndarray, t: Optional[float] = None) -> List[TrackedFace]:
         """Landmarks of every tracked face in ``image``, by id; ``t`` (seconds) drives the
-        smoothing, by default the frame index at 30 frames per second."""
+        smoothing, by default the frame index over ``fps``."""
         self.frame_index += 1
-        t = self.frame_index / 30.0 if t is None else t
+        t = self.frame_index / self.fps if t is None else t
         detected = not self.tracks or self.frame_index % self.detect_every == 0
         fresh = self._detect(image) if detected else []
         faces, lost = self._predict(image, list(self.tracks), t, detected, fresh)
+        self.tracks = [track for track in self.tracks if track not in lost]
         if lost and not detected:  # look again in this very frame
             fresh = self._detect(image)
-            faces += self._predict(image, fresh, t, True, fresh)[0]
+            found, lost = self._predict(image, fresh, t, True, fresh)
+            faces += found  # fresh tracks are never lost: the detector vouches for them
         return sorted(faces, key=lambda face: face.face_id)
 
     def _detect(self, image: np.ndarray) -> List[_Track]:
@@ -177,12 +189,13 @@ class FaceTracker:
         for track in self.tracks:
             overlaps = [_iou(face.box, track.box) for face in detections]
             best = int(np.argmax(overlaps)) if overlaps else -1
-            if best < 0 or overlaps[best] <= 0.3 or best in claimed:
+            if best < 0 or overlaps[best] <= MATCH_IOU or best in claimed:
                 continue
             claimed.add(best)
             face = detections[best]
             size = np.sqrt(max(np.prod(face.box[2:] - face.box[:2]), 1.0))
-            if np.linalg.norm(track.five_points - face.five_points, axis=1).mean() / size > 0.15:
+            distance = np.linalg.norm(track.five_points - face.five_points, axis=1).mean() / size
+            if distance > REALIGN_DISTANCE:
                 track.five_points, track.velocity, track.seeded = face.five_points, None, True
         new = [_Track(self._next_id + i, face.five_points, face.box, face.score)
                for i, face in enumerate(f for j, f in enumerate(detections) if j not in claimed)]
@@ -192,10 +205,11 @@ class FaceTracker:
 
     def _predict(self, image: np.ndarray, tracks: List[_Track], t: float, detected: bool,
                  fresh: List[_Track]):
-        """One batch for ``tracks``; returns their faces and whether any was lost (dropped).
-        ``fresh`` tracks were just detected: the detector vouches for them this frame."""
+        """One batch for ``tracks``: the faces of those still on a face, and the tracks that
+        lost theirs (the caller drops them). ``fresh`` tracks were just detected: the detector
+        vouches for them this frame."""
         if not tracks:
-            return [], False
+            return [], []
         crops, matrices = zip(*(self.predictor.crop_at(image, track.expected_five_points())
                                 for track in tracks))
         plain, averaged = self.predictor.predict_crops_and_mirrors(np.stack(crops))
@@ -219,8 +233,7 @@ class FaceTracker:
             track.box = points_box(points)
             faces.append(TrackedFace(track.box, track.score, points, face_id=track.face_id,
                                      detected=detected))
-        self.tracks = [track for track in self.tracks if track not in lost]
-        return faces, bool(lost)
+        return faces, lost
 
     def _lost(self, crop_points: np.ndarray, photo_points: np.ndarray, shape) -> bool:
         """The crop no longer holds an aligned face, or most points left the frame."""
