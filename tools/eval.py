@@ -50,7 +50,8 @@ def main(argv=None) -> int:
                                              "beside the split)")
     parser.add_argument("--linear-floor", action="store_true",
                         help="also fit and score a ridge regression on HOG features of the "
-                             "training crops (the linear floor; ~10 s for 1600 faces)")
+                             "training crops (the linear floor; ~10 s for 1600 faces); with "
+                             "--checkpoint and one of its splits, not --model or --data")
     parser.add_argument("--out", help="output folder (default: the run folder for val, "
                         "RUN/SPLIT for another split, ./eval for --model)")
     parser.add_argument("--batch-size", type=int, default=32)
