@@ -65,6 +65,7 @@ class _Standin:
 
     # The real Predictor's cropping and mirrored pass, around the stand-in network.
     crop_at = Predictor.crop_at
+    predict_crops = Predictor.predict_crops
     predict_crops_and_mirrors = Predictor.predict_crops_and_mirrors
 
 
@@ -165,3 +166,21 @@ def test_two_faces_keep_their_own_ids():
         np.testing.assert_allclose(faces[0].landmarks, standin.shape + a, atol=1.0)
         if 1 in faces:
             np.testing.assert_allclose(faces[1].landmarks, standin.shape + b, atol=1.0)
+
+
+def test_the_video_floor_crops_each_frame_from_the_truth():
+    """benchmark --video's floor row: each frame cropped from the truth's own five points. The
+    stand-in network is exact, so the floor is the truth itself, and a frame without the face
+    in view has no prediction."""
+    from lotr_gluon.benchmark.video import TrajectoryVideo, score_predictions, truth_aligned
+
+    shape = np.random.RandomState(3).uniform(-15, 15, (106, 2))
+    standin = _Standin(shape)
+    centres = [(60.0 + 3 * t, 60.0) for t in range(5)]
+    truth = [shape + c for c in centres] + [None]
+    video = TrajectoryVideo([_frame(c) for c in centres] + [_frame((-100, -100))], truth)
+    predictions, fps = truth_aligned(video, standin)
+    assert predictions[-1] is None and fps > 0
+    for got, expected in zip(predictions[:-1], truth[:-1]):
+        np.testing.assert_allclose(got, expected, atol=1.0)  # px: the crop's resolution
+    assert score_predictions(predictions, truth)["missed"] == 0

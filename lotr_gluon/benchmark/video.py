@@ -111,14 +111,31 @@ def run_mode(video: TrajectoryVideo, predict: Callable[[np.ndarray], list]
     return chosen, fps
 
 
+def truth_aligned(video: TrajectoryVideo, predictor: Predictor
+                  ) -> Tuple[List[Optional[np.ndarray]], float]:
+    """Each in-view frame's face cropped from the truth's own five points: the model's error
+    on well-aligned crops, the floor under any alignment (detector or tracker)."""
+    from ..data.align import invert
+
+    start, chosen = time.perf_counter(), []
+    for frame, gt in zip(video.frames, video.truth):
+        if gt is None:
+            chosen.append(None)
+            continue
+        crop, matrix = predictor.crop_at(frame, predictor.schema.five_point(gt))
+        chosen.append(transform_points(predictor.predict_crops(crop[None])[0], invert(matrix)))
+    return chosen, len(video.frames) / (time.perf_counter() - start)
+
+
 def benchmark_video(model_dir: str, data: str, fmt: str = "jd106", faces: int = 3,
                     num_frames: int = 180, detect_every: int = 30,
                     plot: Optional[str] = None,
                     report: Callable[[str], None] = print) -> List[Dict]:
     """Per-frame detection, tracking, and tracking + One-Euro smoothing on trajectory videos
     of the last ``faces`` faces of ``data`` (a labelled split): NME, jitter, missed frames and
-    frames per second of each mode (all in this one process, for ratios), and optionally a
-    plot of one landmark's x coordinate against its truth."""
+    frames per second of each mode (all in this one process, for ratios), beside the floor
+    (each face cropped from the truth's five points: the model's own error), and optionally
+    a plot of one landmark's x coordinate against its truth."""
     from ..data.formats import read_image_file, scan_dataset
 
     samples = scan_dataset(data, fmt)[0][-faces:]
@@ -130,13 +147,17 @@ def benchmark_video(model_dir: str, data: str, fmt: str = "jd106", faces: int = 
                  lambda: FaceTracker(predictor, detect_every, smoothing=False),
              "tracking + One-Euro":
                  lambda: FaceTracker(predictor, detect_every, smoothing=True)}
-    totals = {name: {"nme": [], "jitter": [], "missed": [], "fps": []} for name in modes}
+    floor = "aligned from the truth (floor)"
+    totals = {name: {"nme": [], "jitter": [], "missed": [], "fps": []}
+              for name in [floor, *modes]}
     traces = {}
     for k, sample in enumerate(samples):
         video = trajectory_video(read_image_file(sample.image_path), sample.landmarks,
                                  num_frames, seed=k)
-        for name, make in modes.items():
-            predictions, fps = run_mode(video, make())
+        runs = {floor: lambda: truth_aligned(video, predictor),
+                **{name: (lambda make=make: run_mode(video, make())) for name, make in modes.items()}}
+        for name, run in runs.items():
+            predictions, fps = run()
             for key, value in score_predictions(predictions, video.truth).items():
                 totals[name][key].append(value)
             totals[name]["fps"].append(fps)
