@@ -111,6 +111,26 @@ def run_mode(video: TrajectoryVideo, predict: Callable[[np.ndarray], list]
     return chosen, fps
 
 
+def tracked_alignment_error(video: TrajectoryVideo, tracker: FaceTracker) -> float:
+    """How far the five points each tracked crop was cut from are from the truth's, over the
+    frames the tracker aligned itself (not the detector): mean distance over the size of the
+    truth's landmark box. The part of the tracker's error that is the crop's, not the model's."""
+    errors = []
+    for frame, gt in zip(video.frames, video.truth):
+        planned = {t.face_id: t.expected_five_points().copy() for t in tracker.tracks}
+        faces = tracker(frame)
+        if gt is None or not faces:
+            continue
+        face = min(faces, key=lambda f: np.linalg.norm(f.landmarks.mean(axis=0)
+                                                       - gt.mean(axis=0)))
+        if face.detected or face.face_id not in planned:
+            continue
+        five = tracker.schema.five_point(gt)
+        errors.append(np.linalg.norm(planned[face.face_id] - five, axis=1).mean()
+                      / normaliser(gt[None])[0])
+    return float(np.mean(errors)) if errors else float("nan")
+
+
 def truth_aligned(video: TrajectoryVideo, predictor: Predictor
                   ) -> Tuple[List[Optional[np.ndarray]], float]:
     """Each in-view frame's face cropped from the truth's own five points: the model's error
@@ -125,6 +145,11 @@ def truth_aligned(video: TrajectoryVideo, predictor: Predictor
         crop, matrix = predictor.crop_at(frame, predictor.schema.five_point(gt))
         chosen.append(transform_points(predictor.predict_crops(crop[None])[0], invert(matrix)))
     return chosen, len(video.frames) / (time.perf_counter() - start)
+
+
+def _mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if not np.isnan(v)]
+    return float(np.mean(finite)) if finite else float("nan")
 
 
 def benchmark_video(model_dir: str, data: str, fmt: str = "jd106", faces: int = 3,
@@ -148,7 +173,7 @@ def benchmark_video(model_dir: str, data: str, fmt: str = "jd106", faces: int = 
              "tracking + One-Euro":
                  lambda: FaceTracker(predictor, detect_every, smoothing=True)}
     floor = "aligned from the truth (floor)"
-    totals = {name: {"nme": [], "jitter": [], "missed": [], "fps": []}
+    totals = {name: {"nme": [], "jitter": [], "missed": [], "fps": [], "align_error": []}
               for name in [floor, *modes]}
     traces = {}
     for k, sample in enumerate(samples):
@@ -161,15 +186,21 @@ def benchmark_video(model_dir: str, data: str, fmt: str = "jd106", faces: int = 
             for key, value in score_predictions(predictions, video.truth).items():
                 totals[name][key].append(value)
             totals[name]["fps"].append(fps)
+            tracker = modes[name]() if name in modes else None
+            totals[name]["align_error"].append(
+                tracked_alignment_error(video, tracker) if isinstance(tracker, FaceTracker)
+                else float("nan"))
             if k == 0:
                 traces[name] = predictions
         if k == 0:
             traces["truth"] = video.truth
-    rows = [{"mode": name, **{key: float(np.nanmean(v)) for key, v in values.items()}}
+    rows = [{"mode": name, **{key: _mean(v) for key, v in values.items()}}
             for name, values in totals.items()]
     for row in rows:
+        crops = ("" if np.isnan(row["align_error"]) else
+                 f"  tracked crops {row['align_error'] * 100:4.1f}% off")
         report(f"{row['mode']:<32} NME {row['nme'] * 100:5.2f}%  jitter {row['jitter'] * 100:5.2f}%"
-               f"  missed {row['missed'] * 100:4.1f}%  {row['fps']:6.1f} frames/s")
+               f"  missed {row['missed'] * 100:4.1f}%  {row['fps']:6.1f} frames/s{crops}")
     if plot:
         from ..viz import plot_landmark_trace
 
