@@ -199,3 +199,31 @@ def test_opencv_refuses_a_file_it_cannot_read_in_one_line(tmp_path):
     with pytest.raises(ValueError, match=r"broken.onnx: OpenCV .* cannot load it") as info:
         opencv_net(str(broken))
     assert "\n" not in str(info.value)
+
+
+def test_the_sidecar_is_parsed_once_with_the_documented_defaults(tmp_path):
+    """A sidecar of an older export (no schema, align, box_margin, output or precision keys)
+    loads with the defaults the sidecar module documents; a missing required key or an unknown
+    precision is one error naming the file and the key."""
+    from lotr_gluon.data.align import BOX_MARGIN, face_template
+    from lotr_gluon.deploy.sidecar import Sidecar, SidecarError
+
+    old = {"model": "lotr_m", "num_points": 106, "input_size": 192, "face_fraction": 0.65,
+           "flip_perm": list(range(106))}
+    path = tmp_path / "lotr_m.json"
+    path.write_text(json.dumps(old))
+    meta = Sidecar.read(str(path))
+    assert (meta.schema, meta.align, meta.box_margin, meta.precision) == (
+        "jd106", "five_point", BOX_MARGIN, "float32")
+    assert meta.output.kind == "coordinates" and meta.input_name == "data"
+    np.testing.assert_allclose(meta.alignment_template, face_template(192, 0.65))
+    assert Sidecar.from_dict(meta.to_dict()).to_dict() == meta.to_dict()  # the file layout
+    path.write_text(json.dumps({k: v for k, v in old.items() if k != "input_size"}))
+    with pytest.raises(SidecarError, match=r"lotr_m.json: no 'input_size'"):
+        Sidecar.read(str(path))
+    path.write_text(json.dumps({**old, "precision": "int4"}))
+    with pytest.raises(SidecarError, match=r"lotr_m.json: precision 'int4' is not one of"):
+        Sidecar.read(str(path))
+    path.write_text("{not json")
+    with pytest.raises(SidecarError, match="lotr_m.json: not valid JSON"):
+        Sidecar.read(str(path))

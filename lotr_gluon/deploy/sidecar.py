@@ -101,6 +101,10 @@ class Sidecar:
                                    f"tools/export.py")
             return data[key]
 
+        precision = str(data.get("precision", "float32"))
+        if precision not in PRECISIONS:
+            raise SidecarError(f"{where}: precision {precision!r} is not one of "
+                               f"{list(PRECISIONS)}")
         try:
             size, fraction = int(need("input_size")), float(need("face_fraction"))
             template = np.asarray(data.get("alignment_template",
@@ -115,7 +119,7 @@ class Sidecar:
                        float(data.get("box_margin", BOX_MARGIN)), template.reshape(5, 2),
                        output, str(data.get("input_name", "data")),
                        bool(data.get("trained", True)), str(data.get("lotr_gluon_version", "")),
-                       str(data.get("precision", "float32")))
+                       precision)
         except SidecarError:
             raise
         except (TypeError, ValueError) as err:  # a value of the wrong kind
