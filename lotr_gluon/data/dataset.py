@@ -181,6 +181,8 @@ def open_dataset(path: str, data: DataConfig, input_size: int, *, augment: bool 
     samples, problems = scan_dataset(path, data.format)
     if problems:
         report(f"{path}: " + summarize_problems(problems, len(samples)))
+    if not samples:
+        raise DatasetError(path, f"no usable samples in the {data.format} layout")
     on_miss = data.on_miss if training_split else "ground_truth"
     if FORMATS[data.format].packed:
         samples, alignment = _packed_alignment(samples, path, data.align_source, on_miss)
