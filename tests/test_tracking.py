@@ -192,7 +192,7 @@ def test_the_tracked_crops_alignment_error_is_zero_for_an_exact_network():
     pixel up and left of the truth, so every seen position is off by (0.5, 0.5). Frame 0 is
     detected (not counted); frame 1 is cut where the face was (no velocity yet): off by
     (3.5, 0.5); frames 2-7 are extrapolated exactly: off by (0.5, 0.5)."""
-    from lotr_gluon.benchmark.video import TrajectoryVideo, tracked_alignment_error
+    from lotr_gluon.benchmark.video import TrajectoryVideo, run_tracking
 
     shape = np.random.RandomState(4).uniform(-15, 15, (106, 2))
     for i, j in enumerate(SCHEMA.flip_perm):  # left-right symmetric, as a face is
@@ -203,8 +203,7 @@ def test_the_tracked_crops_alignment_error_is_zero_for_an_exact_network():
     standin = _Standin(shape)
     centres = [(50.0 + 3 * t, 60.0) for t in range(8)]
     video = TrajectoryVideo([_frame(c) for c in centres], [shape + c for c in centres])
-    error = tracked_alignment_error(video, FaceTracker(standin, detect_every=100,
-                                                       smoothing=False))
+    _, _, error = run_tracking(video, FaceTracker(standin, detect_every=100, smoothing=False))
     w, h = shape.max(axis=0) - shape.min(axis=0)
     expected = (math.hypot(3.5, 0.5) + 6 * math.hypot(0.5, 0.5)) / 7 / math.sqrt(w * h)
     assert error == pytest.approx(expected, rel=1e-3)

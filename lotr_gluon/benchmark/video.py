@@ -66,14 +66,6 @@ def trajectory_video(image: np.ndarray, landmarks: np.ndarray, num_frames: int =
     return TrajectoryVideo(frames, truth)
 
 
-def _closest(faces, truth: np.ndarray) -> Optional[np.ndarray]:
-    if not faces:
-        return None
-    centre = truth.mean(axis=0)
-    return min((f.landmarks for f in faces),
-               key=lambda points: np.linalg.norm(points.mean(axis=0) - centre))
-
-
 def score_predictions(predictions: Sequence[Optional[np.ndarray]],
                       truth: Sequence[Optional[np.ndarray]]) -> Dict[str, float]:
     """NME (mean over frames with a face in view and a prediction), jitter (see the module
@@ -99,36 +91,52 @@ def score_predictions(predictions: Sequence[Optional[np.ndarray]],
             "missed": missed / max(in_view, 1)}
 
 
+def _through(video: TrajectoryVideo, predict: Callable[[np.ndarray], list]
+             ) -> Tuple[List[list], float]:
+    """Each frame's faces from ``predict``, and the frames per second."""
+    start = time.perf_counter()
+    outputs = [predict(frame) for frame in video.frames]
+    return outputs, len(video.frames) / (time.perf_counter() - start)
+
+
+def _closest_face(faces, truth: np.ndarray):
+    return min(faces, key=lambda face: np.linalg.norm(face.landmarks.mean(axis=0)
+                                                      - truth.mean(axis=0)))
+
+
 def run_mode(video: TrajectoryVideo, predict: Callable[[np.ndarray], list]
              ) -> Tuple[List[Optional[np.ndarray]], float]:
     """Each frame through ``predict`` (a Predictor or a FaceTracker); the landmarks of the
     face closest to the truth per frame, and the frames per second."""
-    start = time.perf_counter()
-    outputs = [predict(frame) for frame in video.frames]
-    fps = len(video.frames) / (time.perf_counter() - start)
-    chosen = [_closest(faces, gt) if gt is not None else None
+    outputs, fps = _through(video, predict)
+    chosen = [_closest_face(faces, gt).landmarks if gt is not None and faces else None
               for faces, gt in zip(outputs, video.truth)]
     return chosen, fps
 
 
-def tracked_alignment_error(video: TrajectoryVideo, tracker: FaceTracker) -> float:
-    """How far the five points each tracked crop was cut from are from the truth's, over the
-    frames the tracker aligned itself (not the detector): mean distance over the size of the
-    truth's landmark box. The part of the tracker's error that is the crop's, not the model's."""
-    errors = []
-    for frame, gt in zip(video.frames, video.truth):
-        planned = {t.face_id: t.expected_five_points().copy() for t in tracker.tracks}
-        faces = tracker(frame)
-        if gt is None or not faces:
-            continue
-        face = min(faces, key=lambda f: np.linalg.norm(f.landmarks.mean(axis=0)
-                                                       - gt.mean(axis=0)))
-        if face.detected or face.face_id not in planned:
+def run_tracking(video: TrajectoryVideo, tracker: FaceTracker
+                 ) -> Tuple[List[Optional[np.ndarray]], float, float]:
+    """:func:`run_mode` for a tracker, and in the same pass how far the five points each
+    tracked crop was cut from are from the truth's, over the frames the tracker aligned itself
+    (not the detector): mean distance over the size of the truth's landmark box. The part of
+    the tracker's error that is the crop's, not the model's (nan when no frame was tracked)."""
+    planned: List[dict] = []
+
+    def predict(frame: np.ndarray) -> list:
+        planned.append({t.face_id: t.expected_five_points().copy() for t in tracker.tracks})
+        return tracker(frame)
+
+    outputs, fps = _through(video, predict)
+    chosen, errors = [], []
+    for faces, gt, plan in zip(outputs, video.truth, planned):
+        face = _closest_face(faces, gt) if gt is not None and faces else None
+        chosen.append(None if face is None else face.landmarks)
+        if face is None or face.detected or face.face_id not in plan:
             continue
         five = tracker.schema.five_point(gt)
-        errors.append(np.linalg.norm(planned[face.face_id] - five, axis=1).mean()
+        errors.append(np.linalg.norm(plan[face.face_id] - five, axis=1).mean()
                       / normaliser(gt[None])[0])
-    return float(np.mean(errors)) if errors else float("nan")
+    return chosen, fps, float(np.mean(errors)) if errors else float("nan")
 
 
 def truth_aligned(video: TrajectoryVideo, predictor: Predictor
@@ -179,17 +187,19 @@ def benchmark_video(model_dir: str, data: str, fmt: str = "jd106", faces: int = 
     for k, sample in enumerate(samples):
         video = trajectory_video(read_image_file(sample.image_path), sample.landmarks,
                                  num_frames, seed=k)
-        runs = {floor: lambda: truth_aligned(video, predictor),
-                **{name: (lambda make=make: run_mode(video, make())) for name, make in modes.items()}}
-        for name, run in runs.items():
-            predictions, fps = run()
+        for name in totals:
+            align_error = float("nan")  # only a tracker aligns its own crops
+            predict = modes[name]() if name in modes else None
+            if name == floor:
+                predictions, fps = truth_aligned(video, predictor)
+            elif isinstance(predict, FaceTracker):
+                predictions, fps, align_error = run_tracking(video, predict)
+            else:
+                predictions, fps = run_mode(video, predict)
             for key, value in score_predictions(predictions, video.truth).items():
                 totals[name][key].append(value)
             totals[name]["fps"].append(fps)
-            tracker = modes[name]() if name in modes else None
-            totals[name]["align_error"].append(
-                tracked_alignment_error(video, tracker) if isinstance(tracker, FaceTracker)
-                else float("nan"))
+            totals[name]["align_error"].append(align_error)
             if k == 0:
                 traces[name] = predictions
         if k == 0:
