@@ -296,7 +296,8 @@ def _validate(cfg: Config, origins: Dict[str, str], default_where: str) -> None:
         raise ConfigError(f"{where('loss.name')}: {err}") from None
     problem = bad_choice(cfg.data)
     if problem:
-        raise ConfigError(f"{where(problem.split()[0])}: {problem}")
+        key, message = problem
+        raise ConfigError(f"{where(key)}: {message}")
     t = cfg.train
     if min(t.epochs, t.batch_size, t.val_every, t.checkpoint_every) < 1:
         raise ConfigError(f"{default_where}: train.epochs, train.batch_size, train.val_every "

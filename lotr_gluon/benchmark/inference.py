@@ -85,6 +85,7 @@ def benchmark_backends(model: ExportedModel, backends: Sequence[str] = BACKENDS,
         raise ValueError(f"unknown backend(s) {sorted(unknown)}; expected {BACKENDS}")
     size = model.sidecar.input_size
     flip_perm = list(model.sidecar.flip_perm)
+    precision = model.sidecar.precision
     rng = np.random.RandomState(0)
     rows = []
     for backend in backends:
@@ -96,7 +97,6 @@ def benchmark_backends(model: ExportedModel, backends: Sequence[str] = BACKENDS,
                 fn = ((lambda c=crops: predict_with_flip(run, c, flip_perm)) if flip
                       else (lambda c=crops: run(c)))
                 timing = measure(fn, warmup=min(warmup, times), repeat=times)
-                precision = model.sidecar.precision
                 row = SpeedRow.of(model.name, backend, batch, flip, timing,
                                   default=backend == DEFAULT_BACKEND and precision == "float32",
                                   precision=precision)
@@ -155,12 +155,12 @@ def target_checks(rows: Sequence[SpeedRow], latency_ratio: float = 1.1,
                      f"costs {ratio:.2f}x "
                      f"no flip on {DEFAULT_BACKEND} (target <= {flip_ratio}x)")
     int8 = find(DEFAULT_BACKEND, False, "int8")
-    if int8 and onnx:
+    if int8 and onnx and default:
         lines.append(f"{DEFAULT_BACKEND} int8 batch-1 latency is "
                      f"{int8.typical_ms / onnx.typical_ms:.2f}x onnxruntime's "
                      f"float32 ({int8.typical_ms / default.typical_ms:.2f}x "
-                     f"float32 on {DEFAULT_BACKEND})" if default else "")
-    return [line for line in lines if line]
+                     f"float32 on {DEFAULT_BACKEND})")
+    return lines
 
 
 def markdown_table(rows: Sequence[SpeedRow], paper_gpu_ms: Optional[Sequence] = None) -> str:

@@ -41,12 +41,13 @@ class DataConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
-def bad_choice(data: DataConfig) -> Optional[str]:
-    """``data.KEY must be one of [...], got 'x'`` for the first choice out of range, else None."""
+def bad_choice(data: DataConfig) -> Optional[Tuple[str, str]]:
+    """``("data.KEY", "data.KEY must be one of [...], got 'x'")`` for the first choice out of
+    range, else None."""
     for key, allowed in CHOICES.items():
         value = getattr(data, key)
         if value not in allowed:
-            return f"data.{key} must be one of {list(allowed)}, got {value!r}"
+            return f"data.{key}", f"data.{key} must be one of {list(allowed)}, got {value!r}"
     return None
 
 
@@ -54,4 +55,4 @@ def check_choices(data: DataConfig) -> None:
     """Raise ``ValueError`` naming the first choice of ``data`` out of range."""
     problem = bad_choice(data)
     if problem:
-        raise ValueError(problem)
+        raise ValueError(problem[1])

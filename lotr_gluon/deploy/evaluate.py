@@ -9,11 +9,10 @@ from typing import Dict, Optional, Sequence
 import mxnet as mx
 import numpy as np
 
-from ..config import Config, ConfigError, resolve_split
+from ..config import Config, ConfigError
 from ..data.data_config import DataConfig
 from ..data.dataset import make_loader, open_dataset
 from ..data.formats import FORMATS
-from ..data.landmarks import LandmarkSchema, get_schema
 from ..engine.builders import build_dataset, model_from_checkpoint, start_of
 from ..engine.evaluator import (evaluate, gluon_predictor, mean_shape_in_photo,
                                 read_per_image_nme, table2_line, write_report)
@@ -25,14 +24,13 @@ from .model_files import find_exported, load_symbol_block
 
 @dataclass(frozen=True)
 class _Subject:
-    """What is evaluated: the network, how to decode it, the faces, and the run behind it."""
+    """What is evaluated: the network, how to decode it, the faces (their cropper says the
+    schema and the crop), and the run behind it."""
 
     net: object
     spec: OutputSpec
     dataset: object
     label: str
-    schema: LandmarkSchema
-    face_fraction: float
     cfg: Optional[Config] = None  # the run's config (None for an exported model)
 
 
@@ -45,7 +43,6 @@ def _checkpoint_subject(checkpoint: str, split: str, data: Optional[str], fmt: O
     data_cfg = replace(cfg.data, **changes)  # the run's config itself stays as it was trained
     dataset = build_dataset(data_cfg, split, net.input_size, path=data, report=report)
     return _Subject(net, OutputSpec.of(net), dataset, f"{cfg.model.name} ({epochs} ep)",
-                    get_schema(FORMATS[data_cfg.format].schema), data_cfg.face_fraction,
                     replace(cfg, data=data_cfg))
 
 
@@ -58,8 +55,7 @@ def _exported_subject(model_dir: str, data: str, fmt: Optional[str],
     data_cfg = DataConfig(format=fmt, face_fraction=meta.face_fraction, align=meta.align,
                           align_source=align_source or "ground_truth", detections=detections)
     dataset = open_dataset(data, data_cfg, meta.input_size, report=report)
-    return _Subject(load_symbol_block(model), meta.output, dataset, model.name,
-                    meta.landmark_schema, meta.face_fraction)
+    return _Subject(load_symbol_block(model), meta.output, dataset, model.name)
 
 
 def _floors(cfg: Config, input_size: int, dataset, matrices: np.ndarray, photo_gt: np.ndarray,
@@ -68,11 +64,10 @@ def _floors(cfg: Config, input_size: int, dataset, matrices: np.ndarray, photo_g
     frame is ``matrices``, ``photo_gt``), from the run's training split; empty, with a line
     saying why, when that split is not on this machine."""
     try:
-        resolve_split(cfg.data, "train")
-    except ConfigError as err:
+        train = build_dataset(cfg.data, "train", input_size, report=lambda _: None)
+    except ConfigError as err:  # only resolving the split raises it
         report(f"no mean-shape floor: the run's training split is not here ({err})")
         return {}
-    train = build_dataset(cfg.data, "train", input_size, report=lambda _: None)
     floors = {"mean_shape_nme": mean_shape_in_photo(train.aligned_landmarks(), matrices,
                                                     photo_gt)}
     if linear_floor:
@@ -105,7 +100,8 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
                                    report) if checkpoint else
                _exported_subject(model_dir, data, fmt, align_source, detections, report))
     net, dataset, label, cfg = subject.net, subject.dataset, subject.label, subject.cfg
-    schema, spec, face_fraction = subject.schema, subject.spec, subject.face_fraction
+    spec, schema = subject.spec, dataset.cropper.schema
+    face_fraction = dataset.cropper.face_fraction
     loader, _ = make_loader(dataset, batch_size, shuffle=False)
     in_crops = evaluate(gluon_predictor(net, mx.cpu(), spec), loader, schema.flip_perm,
                         progress=True)

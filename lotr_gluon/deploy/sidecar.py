@@ -22,8 +22,6 @@ from ..heatmap_codec import OutputSpec
 _OUTPUTS = {"coordinates": "(B, N, 2) x, y in crop pixels",
             "heatmap": "(B, N, H, W) heatmaps; decode with lotr_gluon.heatmap_codec",
             "vector": "(B, N, W + H) x then y vectors; decode with lotr_gluon.heatmap_codec"}
-
-
 PRECISIONS = ("float32", "int8")  # int8: the backbone quantized (deploy/quantize.py)
 
 
