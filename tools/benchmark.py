@@ -21,7 +21,9 @@ photos, the crop cache (data.cache_dir) and a RecordIO pack (tools/pack_rec.py).
 
 --video DIR moves faces of --data along trajectories with known truth (rotation, scale, blur,
 noise, an exit and re-entry) and compares per-frame detection, tracking and tracking with
-One-Euro smoothing: NME, jitter (frame-to-frame change of the error), frames per second.
+One-Euro smoothing: NME, jitter (frame-to-frame change of the error), frames per second; and
+a real face (insightface's t1.jpg, or --real-photo) moved the same way, without ground truth:
+jitter against the still photo's answer, distance from per-frame detection.
 
 Examples:
   python tools/benchmark.py --model lotr_m --backend all --json runs/bench/lotr_m.json
@@ -120,8 +122,11 @@ def _loader(args) -> list:
 def _video(args) -> list:
     from lotr_gluon.benchmark.video import benchmark_video
 
+    from lotr_gluon.data.detector import bundled_photo
+
+    real = None if args.real_photo == "none" else (args.real_photo or bundled_photo())
     return benchmark_video(args.video, args.data, args.format, detect_every=args.detect_every,
-                           plot=args.plot)
+                           plot=args.plot, real_photo=real)
 
 
 def main(argv=None) -> int:
@@ -161,6 +166,10 @@ def main(argv=None) -> int:
     parser.add_argument("--detect-every", type=int, default=30,
                         help="with --video: the tracker's detector interval (default 30)")
     parser.add_argument("--plot", help="with --video: plot one landmark's trajectory here")
+    parser.add_argument("--real-photo", metavar="PATH",
+                        help="with --video: also move this photo's largest face (no ground "
+                             "truth: jitter and distance from per-frame detection); default "
+                             "insightface's t1.jpg when installed, 'none' to skip")
     parser.add_argument("--json", help="write the rows to this JSON file")
     args = parser.parse_args(argv)
     if not (args.model or args.compare or args.loader or args.video):

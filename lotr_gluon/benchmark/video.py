@@ -9,14 +9,15 @@ truth has.
 """
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from ..data.align import transform_points
+from ..data.align import estimate_transform, invert, transform_points
 from ..deploy.predictor import Predictor
 from ..deploy.tracking import FaceTracker, share_in_frame
 from ..metrics import nme, normaliser
@@ -26,6 +27,7 @@ from ..metrics import nme, normaliser
 class TrajectoryVideo:
     frames: List[np.ndarray]
     truth: List[Optional[np.ndarray]]  # (N, 2) per frame; None while the face is out of view
+    matrices: List[np.ndarray] = field(default_factory=list)  # source image -> frame, 2x3
 
 
 def trajectory_video(image: np.ndarray, landmarks: np.ndarray, num_frames: int = 180,
@@ -43,7 +45,7 @@ def trajectory_video(image: np.ndarray, landmarks: np.ndarray, num_frames: int =
     width, height = size
     h, w = image.shape[:2]
     phases = rng.uniform(0, 2 * np.pi, 4)
-    frames, truth = [], []
+    frames, truth, matrices = [], [], []
     for t in range(num_frames):
         cx = width / 2 + 0.25 * width * np.sin(2 * np.pi * t / 97 + phases[0])
         cy = height / 2 + 0.15 * height * np.sin(2 * np.pi * t / 71 + phases[1])
@@ -63,7 +65,8 @@ def trajectory_video(image: np.ndarray, landmarks: np.ndarray, num_frames: int =
         points = transform_points(landmarks, matrix)
         frames.append(frame)
         truth.append(points if share_in_frame(points, width, height) >= 0.9 else None)
-    return TrajectoryVideo(frames, truth)
+        matrices.append(matrix)
+    return TrajectoryVideo(frames, truth, matrices)
 
 
 def score_predictions(predictions: Sequence[Optional[np.ndarray]],
@@ -116,26 +119,29 @@ def run_mode(video: TrajectoryVideo, predict: Callable[[np.ndarray], list]
 
 def run_tracking(video: TrajectoryVideo, tracker: FaceTracker
                  ) -> Tuple[List[Optional[np.ndarray]], float, float]:
-    """:func:`run_mode` for a tracker, and in the same pass how far the five points each
-    tracked crop was cut from are from the truth's, over the frames the tracker aligned itself
-    (not the detector): mean distance over the size of the truth's landmark box. The part of
-    the tracker's error that is the crop's, not the model's (nan when no frame was tracked)."""
+    """:func:`run_mode` for a tracker, and in the same pass how far each crop the tracker cut
+    itself (not from the detector) is from the crop the truth's five points give: the mean
+    distance between the two crops' template points in the photo, over the size of the
+    truth's landmark box. The part of the tracker's error that is the crop's, not the model's
+    (nan when no frame was tracked)."""
     planned: List[dict] = []
 
     def predict(frame: np.ndarray) -> list:
-        planned.append({t.face_id: t.expected_five_points().copy() for t in tracker.tracks})
+        planned.append({t.face_id: t.matrix.copy() for t in tracker.tracks})
         return tracker(frame)
 
     outputs, fps = _through(video, predict)
-    chosen, errors = [], []
+    predictor, chosen, errors = tracker.predictor, [], []
     for faces, gt, plan in zip(outputs, video.truth, planned):
         face = _closest_face(faces, gt) if gt is not None and faces else None
         chosen.append(None if face is None else face.landmarks)
         if face is None or face.detected or face.face_id not in plan:
             continue
-        five = tracker.schema.five_point(gt)
-        errors.append(np.linalg.norm(plan[face.face_id] - five, axis=1).mean()
-                      / normaliser(gt[None])[0])
+        ideal = estimate_transform(tracker.schema.five_point(gt), predictor.input_size,
+                                   template=predictor.template)
+        cut, wanted = (transform_points(predictor.template, invert(m))
+                       for m in (plan[face.face_id], ideal))
+        errors.append(np.linalg.norm(cut - wanted, axis=1).mean() / normaliser(gt[None])[0])
     return chosen, fps, float(np.mean(errors)) if errors else float("nan")
 
 
@@ -143,8 +149,6 @@ def truth_aligned(video: TrajectoryVideo, predictor: Predictor
                   ) -> Tuple[List[Optional[np.ndarray]], float]:
     """Each in-view frame's face cropped from the truth's own five points: the model's error
     on well-aligned crops, the floor under any alignment (detector or tracker)."""
-    from ..data.align import invert
-
     start, chosen = time.perf_counter(), []
     for frame, gt in zip(video.frames, video.truth):
         if gt is None:
@@ -155,31 +159,80 @@ def truth_aligned(video: TrajectoryVideo, predictor: Predictor
     return chosen, len(video.frames) / (time.perf_counter() - start)
 
 
+def real_face_video(photo: np.ndarray, predictor: Predictor, num_frames: int = 180,
+                    seed: int = 0, context: float = 2.5) -> TrajectoryVideo:
+    """The largest face of a real ``photo``, cut with its surroundings (a square ``context``
+    times its box) and moved as :func:`trajectory_video` moves a labelled face.
+
+    A real photo has no ground truth: the ``truth`` carried along is the predictor's answer
+    on the still photo, a reference that moves exactly as the face does (for jitter: any
+    frame-to-frame change of a prediction against it is the prediction's own), not a label.
+    """
+    faces = predictor(photo)
+    if not faces:
+        raise ValueError("no face found in the real photo")
+    face = max(faces, key=lambda f: np.prod(f.box[2:] - f.box[:2]))
+    side = context * float(max(face.box[2:] - face.box[:2]))
+    corner = (face.box[:2] + face.box[2:]) / 2 - side / 2
+    shift = np.array([[1.0, 0.0, -corner[0]], [0.0, 1.0, -corner[1]]])
+    region = cv2.warpAffine(photo, shift, (int(round(side)),) * 2, flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
+    return trajectory_video(region, face.landmarks - corner, num_frames, seed=seed)
+
+
+def _agreement(predictions: Sequence[Optional[np.ndarray]],
+               reference: Sequence[Optional[np.ndarray]],
+               truth: Sequence[Optional[np.ndarray]]) -> float:
+    """Mean distance between two modes' landmarks over the frames both have, over the size
+    of the (reference) truth's box: how far a mode is from another without ground truth."""
+    distances = [np.linalg.norm(a - b, axis=1).mean() / normaliser(gt[None])[0]
+                 for a, b, gt in zip(predictions, reference, truth)
+                 if a is not None and b is not None and gt is not None]
+    return float(np.mean(distances)) if distances else float("nan")
+
+
 def _mean(values: Sequence[float]) -> float:
     finite = [v for v in values if not np.isnan(v)]
     return float(np.mean(finite)) if finite else float("nan")
 
 
+def _modes(predictor: Predictor, detect_every: int) -> Dict[str, Callable[[], object]]:
+    return {"detect every frame": lambda: predictor,
+            f"tracking (detector every {detect_every})":
+                lambda: FaceTracker(predictor, detect_every, smoothing=False),
+            "tracking + One-Euro":
+                lambda: FaceTracker(predictor, detect_every, smoothing=True)}
+
+
+def _run(video: TrajectoryVideo, make: Callable[[], object]
+         ) -> Tuple[List[Optional[np.ndarray]], float, float]:
+    """One mode over one video: predictions, frames per second, tracked crops' error."""
+    predict = make()
+    if isinstance(predict, FaceTracker):
+        return run_tracking(video, predict)
+    return (*run_mode(video, predict), float("nan"))
+
+
 def benchmark_video(model_dir: str, data: str, fmt: str = "jd106", faces: int = 3,
                     num_frames: int = 180, detect_every: int = 30,
-                    plot: Optional[str] = None,
+                    plot: Optional[str] = None, real_photo: Optional[str] = None,
                     report: Callable[[str], None] = print) -> List[Dict]:
     """Per-frame detection, tracking, and tracking + One-Euro smoothing on trajectory videos
     of the last ``faces`` faces of ``data`` (a labelled split): NME, jitter, missed frames and
     frames per second of each mode (all in this one process, for ratios), beside the floor
     (each face cropped from the truth's five points: the model's own error), and optionally
-    a plot of one landmark's x coordinate against its truth."""
+    a plot of one landmark's x coordinate against its truth.
+
+    With ``real_photo``, the largest face of that photo is moved along ``faces`` trajectories
+    too (:func:`real_face_video`): no ground truth there, so each mode's jitter against the
+    still photo's answer, and its distance from per-frame detection."""
     from ..data.formats import read_image_file, scan_dataset
 
     samples = scan_dataset(data, fmt)[0][-faces:]
     if not samples:
         raise ValueError(f"{data}: no labelled faces to move along a trajectory")
     predictor = Predictor(model_dir)
-    modes = {"detect every frame": lambda: predictor,
-             f"tracking (detector every {detect_every})":
-                 lambda: FaceTracker(predictor, detect_every, smoothing=False),
-             "tracking + One-Euro":
-                 lambda: FaceTracker(predictor, detect_every, smoothing=True)}
+    modes = _modes(predictor, detect_every)
     floor = "aligned from the truth (floor)"
     totals = {name: {"nme": [], "jitter": [], "missed": [], "fps": [], "align_error": []}
               for name in [floor, *modes]}
@@ -188,14 +241,11 @@ def benchmark_video(model_dir: str, data: str, fmt: str = "jd106", faces: int = 
         video = trajectory_video(read_image_file(sample.image_path), sample.landmarks,
                                  num_frames, seed=k)
         for name in totals:
-            align_error = float("nan")  # only a tracker aligns its own crops
-            predict = modes[name]() if name in modes else None
             if name == floor:
                 predictions, fps = truth_aligned(video, predictor)
-            elif isinstance(predict, FaceTracker):
-                predictions, fps, align_error = run_tracking(video, predict)
+                align_error = float("nan")
             else:
-                predictions, fps = run_mode(video, predict)
+                predictions, fps, align_error = _run(video, modes[name])
             for key, value in score_predictions(predictions, video.truth).items():
                 totals[name][key].append(value)
             totals[name]["fps"].append(fps)
@@ -211,8 +261,40 @@ def benchmark_video(model_dir: str, data: str, fmt: str = "jd106", faces: int = 
                  f"  tracked crops {row['align_error'] * 100:4.1f}% off")
         report(f"{row['mode']:<32} NME {row['nme'] * 100:5.2f}%  jitter {row['jitter'] * 100:5.2f}%"
                f"  missed {row['missed'] * 100:4.1f}%  {row['fps']:6.1f} frames/s{crops}")
+    if real_photo:
+        rows += _real_face_rows(real_photo, predictor, modes, faces, num_frames, report)
     if plot:
         from ..viz import plot_landmark_trace
 
         plot_landmark_trace(traces, plot)
+    return rows
+
+
+def _real_face_rows(path: str, predictor: Predictor, modes: Dict[str, Callable[[], object]],
+                    videos: int, num_frames: int, report: Callable[[str], None]) -> List[Dict]:
+    from ..data.formats import read_image_file
+
+    photo = read_image_file(path)
+    totals = {name: {"jitter": [], "missed": [], "fps": [], "vs_detection": []}
+              for name in modes}
+    for k in range(videos):
+        video = real_face_video(photo, predictor, num_frames, seed=k)
+        runs = {name: _run(video, make) for name, make in modes.items()}
+        per_frame = runs["detect every frame"][0]
+        for name, (predictions, fps, _) in runs.items():
+            scores = score_predictions(predictions, video.truth)
+            totals[name]["jitter"].append(scores["jitter"])
+            totals[name]["missed"].append(scores["missed"])
+            totals[name]["fps"].append(fps)
+            totals[name]["vs_detection"].append(_agreement(predictions, per_frame, video.truth))
+    report(f"real face ({os.path.basename(path)}, no ground truth: jitter against the still "
+           f"photo's answer, distance from per-frame detection)")
+    rows = []
+    for name, values in totals.items():
+        row = {"mode": f"real face: {name}", **{key: _mean(v) for key, v in values.items()}}
+        rows.append(row)
+        versus = ("" if name == "detect every frame" else
+                  f"  {row['vs_detection'] * 100:5.2f}% from detection")
+        report(f"  {name:<30} jitter {row['jitter'] * 100:5.2f}%  missed "
+               f"{row['missed'] * 100:4.1f}%  {row['fps']:6.1f} frames/s{versus}")
     return rows

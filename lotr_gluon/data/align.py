@@ -108,8 +108,15 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 def invert(matrix: np.ndarray) -> np.ndarray:
     """The inverse 2x3 map: crop pixels back to the original image."""
-    full = np.vstack([np.asarray(matrix, dtype=np.float64), [0.0, 0.0, 1.0]])
-    return np.linalg.inv(full)[:2]
+    # In closed form: np.linalg.inv took ~0.7 ms a call beside MXNet's threads (BLAS threads
+    # contending for the same 2 cores), several calls per tracked frame.
+    matrix = np.asarray(matrix, dtype=np.float64)
+    linear = matrix[:, :2]
+    det = linear[0, 0] * linear[1, 1] - linear[0, 1] * linear[1, 0]
+    if det == 0:
+        raise ValueError("a singular 2x3 map has no inverse")
+    inverse = np.array([[linear[1, 1], -linear[0, 1]], [-linear[1, 0], linear[0, 0]]]) / det
+    return np.concatenate([inverse, -(inverse @ matrix[:, 2])[:, None]], axis=1)
 
 
 def to_photo(points: np.ndarray, matrices: np.ndarray) -> np.ndarray:

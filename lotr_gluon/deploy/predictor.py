@@ -81,17 +81,21 @@ class Predictor:
         crops = np.ascontiguousarray(crops, dtype=np.float32)
         return predict_with_flip(self._run, crops, self.flip_perm, return_plain=True)
 
+    def cut(self, image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """The crop (3xSxS float32 RGB) that the image-to-crop ``matrix`` maps ``image`` into."""
+        return to_network_input(warp(image, matrix, self.input_size))
+
     def crop_at(self, image: np.ndarray, five_points: np.ndarray):
         """The crop aligned from five points (3xSxS float32 RGB) and its image-to-crop matrix."""
         matrix = estimate_transform(five_points, self.input_size, template=self.template)
-        return to_network_input(warp(image, matrix, self.input_size)), matrix
+        return self.cut(image, matrix), matrix
 
     def align(self, image: np.ndarray, face: Face):
         """The face's crop (3xSxS float32 RGB) and its image-to-crop matrix."""
         if self.align_mode != "bbox":
             return self.crop_at(image, face.five_points)
         matrix = box_transform(face.box, self.input_size, self.box_margin)
-        return to_network_input(warp(image, matrix, self.input_size)), matrix
+        return self.cut(image, matrix), matrix
 
     def __call__(self, image: Union[str, np.ndarray]) -> List[FaceLandmarks]:
         if isinstance(image, str):

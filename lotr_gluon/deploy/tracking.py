@@ -1,42 +1,53 @@
 """Landmarks on a video stream: landmark-driven tracking and One-Euro smoothing.
 
-Per-frame detection costs more than the landmark network (MTCNN ~56 ms per 640x480 frame on
-2 cores, LOTR-M ~5 ms) and its five points jitter from frame to frame. :class:`FaceTracker`
-runs the detector on the first frame, every ``detect_every`` frames and whenever a face is
-lost, and otherwise aligns each face of frame t from the five points of its landmarks in
-frame t-1, which is how the network's training crops were aligned (from landmarks, not from a
-detector), extrapolated at constant velocity. A face is judged lost when the network's
-answers on its crop and on the mirrored crop disagree (a crop without an aligned face), when
-its five points in the crop are far from the alignment template, or when most landmarks
-leave the frame. Faces keep their id while tracked; a detection overlapping a tracked face
-(IoU of the boxes) is that face, not a new one.
+Per-frame detection costs more than the landmark network (MTCNN ~15 ms per 480x360 frame on
+2 cores, LOTR-M at 128 px ~5 ms) and its five points are off by a few percent of the face,
+differently on every frame. :class:`FaceTracker` runs the detector on the first frame, every
+``detect_every`` frames, whenever a face is lost, and until a new face's motion has been
+measured (so on its first two frames); in between it cuts each face's crop from the
+landmarks the network found in the previous frame, the way training crops are cut (a
+similarity from five points to the template), moved on by the face's motion over the last
+frames (a similarity per frame, smoothed).
 
-:class:`OneEuroFilter` (Casiez et al., CHI 2012) smooths each face's coordinates: a low-pass
-filter whose cutoff rises with the speed, so a still face stops jittering and a moving one
-does not lag.
+Each crop goes through the network beside its mirror, one batch of two, and the tracker reports
+their average (flip test-time augmentation). The same pair tells a face from a lost one: on a
+crop without an aligned face the two answers disagree. A face is lost when they differ by more
+than ``max_disagreement`` of the crop width, when its five points in the crop are far from
+the template, or when most landmarks leave the frame; the detector then looks again in that
+very frame, and a detection overlapping the lost face (IoU of the boxes) re-seeds it with its
+id and motion. Faces keep their id while tracked.
+
+:class:`OneEuroFilter` (Casiez et al., CHI 2012) optionally smooths each face's coordinates: a
+low-pass filter whose cutoff rises with the speed.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import List, Optional, Set
 
 import numpy as np
 
-from ..data.align import invert, points_box, transform_points
+from ..data.align import compose, estimate_transform, invert, points_box, transform_points
 from .predictor import FaceLandmarks, Predictor
 
-# Chosen on synthetic trajectory videos (README, "Video"; tools/benchmark.py --video): with
-# min_cutoff 1 Hz, beta 0.05 took the tracked landmarks' jitter below per-frame detection's
-# (2.44% vs 2.76%) at +0.7 points of NME over tracking alone; beta 0.2 lagged less (+0.07) but
-# left the jitter at per-frame level (2.86%). The faces there move fast: lag costs accuracy.
-DEFAULT_MIN_CUTOFF = 1.0  # Hz
-DEFAULT_BETA = 0.05  # Hz per (px/s)
+# Measured on the trajectory videos of tools/benchmark.py --video with the make demo recipe
+# (README, "Video"; runs/p27/probe_track.py varies one choice at a time): NME % / jitter %.
+# One-Euro at 1 Hz / beta 0.05 lagged (1.46 / 0.74 -> 3.10 / 0.82); at 5 Hz / beta 1 it costs
+# little on moving faces (1.49 / 0.73) and still steadies a face at rest.
+DEFAULT_MIN_CUTOFF = 5.0  # Hz
+DEFAULT_BETA = 1.0  # Hz per (px/s)
 LOST_DISTANCE = 0.12  # mean five-point distance from the template, in crop widths
-MAX_DISAGREEMENT = 0.04  # plain vs mirrored prediction, mean distance in crop widths
+# Plain vs mirrored answer, mean distance in crop widths: 0.4-1.6% on tracked faces, 2-4% on
+# crops that lag a face that sped up (leaving the frame). A face is lost above 2%: at 2.5%
+# 1.76 / 1.14, at 4% the track slid off the face (4.35 / 2.65 with the plain answer).
+MAX_DISAGREEMENT = 0.02
+# Weight of the latest frame's motion in the smoothed motion: 1 (raw) 1.37 / 0.95, 0.7
+# 1.48 / 0.88, 0.5 1.46 / 0.74.
+MOTION_SMOOTHING = 0.5
 MATCH_IOU = 0.3  # a detection overlapping a track's box by more is that track's face
 # A matched track whose five points are further than this from the detection's (mean
-# distance over the detection box's size) is re-aligned from the detection.
+# distance over the detection box's size) is re-seeded from the detection.
 REALIGN_DISTANCE = 0.15
 DEFAULT_FPS = 30.0  # frame times when the caller gives none
 
@@ -97,16 +108,14 @@ class TrackedFace(FaceLandmarks):
 @dataclass(eq=False)  # compared by identity
 class _Track:
     face_id: int
-    five_points: np.ndarray  # where to align the next frame from (photo pixels)
+    matrix: np.ndarray  # photo -> crop map to cut this face's next crop with
     box: np.ndarray
     score: float
     smoother: Optional[OneEuroFilter] = None
-    velocity: Optional[np.ndarray] = None  # five points' motion over the last frame
-    seeded: bool = True  # five_points are the detector's this frame: no motion to measure
-
-    def expected_five_points(self) -> np.ndarray:
-        """Where the five points should be in the next frame, at constant velocity."""
-        return self.five_points if self.velocity is None else self.five_points + self.velocity
+    alignment: Optional[np.ndarray] = None  # photo -> crop map fitted to the latest landmarks
+    aligned_at: int = -2  # the frame of ``alignment``
+    motion: Optional[np.ndarray] = None  # smoothed crop -> crop map from one frame to the next
+    seeded_at: int = 0  # the last frame the detector placed this face's crop
 
 
 def share_in_frame(points: np.ndarray, width: int, height: int) -> float:
@@ -130,10 +139,11 @@ class FaceTracker:
     ----------
     predictor : Predictor
         Detector, network and alignment (five-point models only: a box-aligned model has
-        nothing to track from; use the predictor on each frame instead).
+        nothing to track from; use the predictor on each frame instead). Tracking always runs
+        each crop with its mirror and reports their average, whatever ``predictor.flip``.
     detect_every : int
-        Run the detector every this many frames (and on the first, and whenever a face is
-        lost); 1 detects on every frame and only keeps identities.
+        Run the detector every this many frames (and on the first, whenever a face is lost,
+        and on a new face's second frame); 1 detects on every frame and only keeps identities.
     smoothing : bool
         One-Euro smoothing of each face's landmarks with ``min_cutoff`` and ``beta``.
     fps : float
@@ -167,25 +177,36 @@ class FaceTracker:
         smoothing, by default the frame index over ``fps``."""
         self.frame_index += 1
         t = self.frame_index / self.fps if t is None else t
-        detected = not self.tracks or self.frame_index % self.detect_every == 0
-        fresh = self._detect(image) if detected else []
-        faces, lost = self._predict(image, list(self.tracks), t, detected, fresh)
+        # A face the detector placed in the last frame is checked again: its motion is not
+        # known yet (a new face), or no longer (it had slid off its crop).
+        detected = (not self.tracks or self.frame_index % self.detect_every == 0
+                    or any(track.seeded_at == self.frame_index - 1 for track in self.tracks))
+        detections = self._detect(image) if detected else None
+        seeded = self._match(detections, []) if detected else set()
+        faces, lost = self._predict(image, self.tracks, t, detected, seeded)
+        if lost:  # the detector looks in this very frame (again, on a detection frame)
+            detections = self._detect(image) if detections is None else detections
+            seeded = self._match(detections, lost, recheck=False)
+            found, _ = self._predict(image, [track for track in self.tracks if track in seeded],
+                                     t, True, seeded)
+            faces += found
+            lost = [track for track in lost if track not in seeded]
         self.tracks = [track for track in self.tracks if track not in lost]
-        if lost and not detected:  # look again in this very frame
-            fresh = self._detect(image)
-            found, lost = self._predict(image, fresh, t, True, fresh)
-            faces += found  # fresh tracks are never lost: the detector vouches for them
         return sorted(faces, key=lambda face: face.face_id)
 
-    def _detect(self, image: np.ndarray) -> List[_Track]:
-        """Check the tracks against a detection: a track whose five points disagree with the
-        detection it overlaps is re-aligned from it, and detections that overlap no track start
-        new ones (returned). A track the detector misses is kept: detectors miss faces in
-        single frames (MTCNN did on the trajectory videos), and a lost track is caught by
-        the flip check in :meth:`_predict`."""
+    def _detect(self, image: np.ndarray) -> list:
         self.detector_runs += 1
-        detections = self.predictor.detector(image)
-        claimed = set()
+        return self.predictor.detector(image)
+
+    def _match(self, detections: list, lost: List[_Track], recheck: bool = True
+               ) -> Set[_Track]:
+        """Match this frame's detections to the tracks (IoU of the boxes) and return the tracks
+        the detector seeded: a track in ``lost`` that a detection overlaps, with ``recheck`` a
+        track whose five points disagree with the detection it overlaps, and a new track for
+        each detection that overlaps none. A track the detector misses is kept: detectors miss
+        faces in single frames (MTCNN did on the trajectory videos), and a lost track is
+        caught by the checks in :meth:`_predict`."""
+        claimed, seeded = set(), set()
         for track in self.tracks:
             overlaps = [_iou(face.box, track.box) for face in detections]
             best = int(np.argmax(overlaps)) if overlaps else -1
@@ -194,39 +215,43 @@ class FaceTracker:
             claimed.add(best)
             face = detections[best]
             size = np.sqrt(max(np.prod(face.box[2:] - face.box[:2]), 1.0))
-            distance = np.linalg.norm(track.five_points - face.five_points, axis=1).mean() / size
-            if distance > REALIGN_DISTANCE:
-                track.five_points, track.velocity, track.seeded = face.five_points, None, True
-        new = [_Track(self._next_id + i, face.five_points, face.box, face.score)
-               for i, face in enumerate(f for j, f in enumerate(detections) if j not in claimed)]
-        self._next_id += len(new)
-        self.tracks += new
-        return new
+            five = transform_points(self.predictor.template, invert(track.matrix))
+            distance = np.linalg.norm(five - face.five_points, axis=1).mean() / size
+            if track in lost or (recheck and distance > REALIGN_DISTANCE):
+                track.matrix, track.seeded_at = self._alignment(face.five_points), self.frame_index
+                seeded.add(track)
+        for j, face in enumerate(detections):
+            if j not in claimed:
+                track = _Track(self._next_id, self._alignment(face.five_points), face.box,
+                               face.score, seeded_at=self.frame_index)
+                self._next_id += 1
+                self.tracks.append(track)
+                seeded.add(track)
+        return seeded
+
+    def _alignment(self, five_points: np.ndarray) -> np.ndarray:
+        return estimate_transform(five_points, self.predictor.input_size,
+                                  template=self.predictor.template)
 
     def _predict(self, image: np.ndarray, tracks: List[_Track], t: float, detected: bool,
-                 fresh: List[_Track]):
+                 seeded: Set[_Track]):
         """One batch for ``tracks``: the faces of those still on a face, and the tracks that
-        lost theirs (the caller drops them). ``fresh`` tracks were just detected: the detector
-        vouches for them this frame."""
+        lost theirs. The detector vouches for the ``seeded`` tracks this frame."""
         if not tracks:
             return [], []
-        crops, matrices = zip(*(self.predictor.crop_at(image, track.expected_five_points())
-                                for track in tracks))
-        plain, averaged = self.predictor.predict_crops_and_mirrors(np.stack(crops))
-        # The mirrored crop's answer, mapped back, should agree with the plain one on a face.
+        crops = np.stack([self.predictor.cut(image, track.matrix) for track in tracks])
+        plain, averaged = self.predictor.predict_crops_and_mirrors(crops)
+        # The mirrored crop's answer, mapped back, agrees with the plain one on an aligned face.
         disagreement = (2 * np.linalg.norm(plain - averaged, axis=-1).mean(axis=-1)
                         / self.predictor.input_size)
         faces, lost = [], []
-        for track, crop_points, matrix, differ in zip(
-                tracks, averaged if self.predictor.flip else plain, matrices, disagreement):
-            points = transform_points(crop_points, invert(matrix))
-            if track not in fresh and (differ > self.max_disagreement
-                                       or self._lost(crop_points, points, image.shape)):
+        for track, crop_points, differ in zip(tracks, averaged, disagreement):
+            points = transform_points(crop_points, invert(track.matrix))
+            if track not in seeded and (differ > self.max_disagreement
+                                        or self._lost(crop_points, points, image.shape)):
                 lost.append(track)
                 continue
-            five = self.schema.five_point(points)
-            track.velocity = None if track.seeded else five - track.five_points
-            track.five_points, track.seeded = five, False
+            self._move(track, self._alignment(self.schema.five_point(points)))
             if self.smoothing:
                 track.smoother = track.smoother or OneEuroFilter(self.min_cutoff, self.beta)
                 points = track.smoother(points, t)
@@ -234,6 +259,19 @@ class FaceTracker:
             faces.append(TrackedFace(track.box, track.score, points, face_id=track.face_id,
                                      detected=detected))
         return faces, lost
+
+    def _move(self, track: _Track, alignment: np.ndarray) -> None:
+        """Record this frame's alignment and cut the next crop where the face will be: this
+        frame's alignment moved on by the smoothed motion, measured between consecutive
+        frames only (the motion over a gap, a lost frame, is not one frame's)."""
+        if track.aligned_at == self.frame_index - 1:
+            step = compose(alignment, invert(track.alignment))
+            track.motion = (step if track.motion is None else
+                            MOTION_SMOOTHING * step + (1 - MOTION_SMOOTHING) * track.motion)
+        else:
+            track.motion = None
+        track.alignment, track.aligned_at = alignment, self.frame_index
+        track.matrix = alignment if track.motion is None else compose(track.motion, alignment)
 
     def _lost(self, crop_points: np.ndarray, photo_points: np.ndarray, shape) -> bool:
         """The crop no longer holds an aligned face, or most points left the frame."""
