@@ -115,6 +115,31 @@ def test_predictor_backends_agree(exported_with_onnx):
         assert _relative_error(outputs[name], outputs["mxnet-static"]) < 1e-4, name
 
 
+def test_the_default_backend_is_onnxruntime_only_where_it_can_run_the_export(
+        exported_with_onnx):
+    """``auto``: onnxruntime for a float32 export with NAME.onnx on the CPU; mxnet without
+    the file, for an int8 export (MXNet's own quantized graph) and on a GPU context."""
+    import dataclasses
+
+    import mxnet as mx
+
+    from lotr_gluon.deploy.backends import resolve_backend
+    from lotr_gluon.deploy.model_files import find_exported
+    from lotr_gluon.deploy.predictor import Predictor
+
+    _, paths = exported_with_onnx
+    folder = os.path.dirname(paths["symbol"])
+    model = find_exported(folder)
+    assert model.onnx and resolve_backend(model) == "onnxruntime"
+    assert Predictor(folder, detector=lambda _: []).backend == "onnxruntime"
+    assert resolve_backend(dataclasses.replace(model, onnx=None)) == "mxnet"
+    int8 = dataclasses.replace(model, sidecar=dataclasses.replace(model.sidecar,
+                                                                  precision="int8"))
+    assert resolve_backend(int8) == "mxnet"
+    assert resolve_backend(model, ctx=mx.gpu(0)) == "mxnet"
+    assert resolve_backend(model, "opencv") == "opencv"  # a named backend is kept
+
+
 def test_unknown_flavor_and_wrong_size_are_refused(tmp_path):
     net = lotr_gluon.get_model("lotr_m")
     with pytest.raises(ValueError, match="flavor"):

@@ -34,8 +34,8 @@ SIZE = 64
 
 
 def _symmetric_shape(seed: int) -> np.ndarray:
-    """A random (106, 2) shape around (0, 0), left-right symmetric as a face is (the tracker
-    runs each crop beside its mirror and averages the two)."""
+    """A random (106, 2) shape around (0, 0), left-right symmetric as a face is (with flip TTA
+    the tracker runs each crop beside its mirror and averages the two)."""
     shape = np.random.RandomState(seed).uniform(-15, 15, (106, 2))
     for i, j in enumerate(SCHEMA.flip_perm):
         if i == j:
@@ -107,10 +107,13 @@ def test_the_tracker_keeps_ids_detects_rarely_and_finds_a_face_that_came_back():
         errors.append(np.abs(faces[0].landmarks - (shape + centre)).max())
     assert ids[:20] == [0] * 20 and set(ids[20:]) == {1}  # a new id after it was lost
     assert max(errors) < 1.0  # px: alignment from the last frame's landmarks holds
-    # Detector runs: frame 0 and 1 (a new face is checked on its second frame, which measures
-    # its motion), 10 (every 10th), 20 (every 10th; the face has just left), 21-24 (no face
-    # tracked: look on every frame), 25 (it is back) and 26 (its second frame), 30: 11 of 35.
-    assert standin.detector_calls == 11
+    # Detector runs: frame 0, 1 (a new face is checked on its second frame), 2 (on frame 1
+    # the face, 2 px on, was found 2/64 = 3.1% of the crop from where its crop was cut, more
+    # than MAX_SHIFT, before any motion was known: it was re-seeded from that frame's
+    # detection and is checked again), 10 (every 10th), 20 (every 10th; the face has just
+    # left), 21-24 (no face tracked: look on every frame), 25 (it is back) and 26 (its second
+    # frame; 1 px on: 1.6%, kept), 30: 12 of 35.
+    assert standin.detector_calls == 12
 
 
 def test_tracking_refuses_a_box_aligned_model_and_bad_smoothing():
@@ -135,7 +138,10 @@ def test_a_detection_that_agrees_keeps_the_tracks_motion():
     assert tracker.tracks[0].motion is None  # just detected: no motion seen yet
     for t in range(1, 6):
         tracker(_frame((50 + 3 * t, 60)))
-    assert standin.detector_calls == 3  # frames 0, 1 (the new face's second) and 5
+    # Frames 0, 1 (the new face's second: 3 px on, 4.7% of the crop from where it was cut
+    # with no motion known yet, so re-seeded from that frame's detection), 2 (checked again
+    # after the re-seed) and 5.
+    assert standin.detector_calls == 4
     np.testing.assert_allclose(tracker.tracks[0].motion, [[1, 0, -3], [0, 1, 0]], atol=1e-6)
 
 
@@ -232,6 +238,7 @@ def test_a_face_whose_mirror_disagrees_is_found_again_in_the_same_frame_with_its
     face, re-seeds it with its id; frame 5 checks it again, as every face the detector
     placed. Detector runs: 0, 1, 4, 5."""
     standin = _Unsure(_symmetric_shape(5))
+    standin.flip = True  # flip TTA: each crop beside its mirror
     tracker = FaceTracker(standin, detect_every=100, smoothing=False)
     for t in range(7):
         standin.unsure = t == 4
@@ -273,3 +280,21 @@ def test_the_distance_between_two_modes_by_hand():
     a = [truth, truth + 1.0, None]
     b = [truth + (3.0, 4.0), truth + (4.0, 5.0), truth]
     assert _agreement(a, b, [truth] * 3) == pytest.approx(5.0 / 40.0)
+
+
+def test_a_face_found_far_from_its_crop_is_re_seeded_with_its_id():
+    """A square moving 1 px a frame jumps 4 px at frame 5: found 4/64 = 6% of the crop from
+    where its crop was cut (more than MAX_SHIFT), so the detector looks again in that frame
+    and re-seeds it (id kept, landmarks exact). The jump enters the smoothed motion (half of
+    5 px + half of 1 px = 3 px a frame): frame 6 is cut 2 px ahead of the face (3.1%), also
+    re-seeded; frame 7's motion (2 px) is 1 px ahead (1.6%), kept. Detector runs: 0, 1 (the
+    new face's second frame), 5, 6 and 7 (each the frame after a re-seed)."""
+    shape = _symmetric_shape(7)
+    standin = _Standin(shape)
+    tracker = FaceTracker(standin, detect_every=100, smoothing=False)
+    for t in range(10):
+        centre = (60 + t + (4 if t >= 5 else 0), 60)
+        faces = tracker(_frame(centre))
+        assert [face.face_id for face in faces] == [0], t
+        np.testing.assert_allclose(faces[0].landmarks, shape + centre, atol=1.0)
+    assert standin.detector_calls == 5

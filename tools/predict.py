@@ -23,7 +23,7 @@ import sys
 os.environ.setdefault("MXNET_ENGINE_TYPE", "NaiveEngine")
 
 from lotr_gluon.cli import EXIT_ERROR, run_main  # noqa: E402
-from lotr_gluon.deploy.backends import BACKENDS, DEFAULT_BACKEND  # noqa: E402
+from lotr_gluon.deploy.backends import AUTO, BACKENDS, DEFAULT_BACKEND  # noqa: E402
 from lotr_gluon.deploy.tracking import DEFAULT_BETA, DEFAULT_MIN_CUTOFF  # noqa: E402
 
 
@@ -38,9 +38,10 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="landmarks.json (the default)")
     parser.add_argument("--flip", action="store_true", help="flip test-time augmentation")
     parser.add_argument("--show-index", action="store_true", help="draw point indices")
-    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=BACKENDS,
-                        help="mxnet: oneDNN-fused static graph (default); onnxruntime needs "
-                             "NAME.onnx (tools/export.py --onnx)")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=(AUTO,) + BACKENDS,
+                        help="auto (default): onnxruntime where the export has NAME.onnx "
+                             "(tools/export.py --onnx) and onnxruntime is installed, the faster "
+                             "measured here, else mxnet (the oneDNN-fused static graph)")
     parser.add_argument("--detector", default="default",
                         help="default (RetinaFace when its model is on disk, else MTCNN), "
                              "mtcnn or retinaface")
@@ -55,11 +56,12 @@ def main(argv=None) -> int:
     video = parser.add_argument_group(
         "videos and the webcam",
         "--track cuts each face's crop from its landmarks in the previous frame, moved on by "
-        "the face's motion, and runs the detector only every --detect-every frames, on a new "
-        "face's second frame and when a face is lost (its crop and the mirrored crop "
-        "disagree): faster, steadier and, on the trajectory benchmark, more accurate than "
-        "detecting every frame, with stable face ids. Each crop runs beside its mirror and "
-        "the two are averaged (flip TTA, whatever --flip says). It needs a model trained "
+        "the face's motion, and runs the detector only every --detect-every frames, on the "
+        "frame after it placed a face and when a face is lost (the face is found far from "
+        "where its crop was cut): faster, steadier and, on the trajectory "
+        "benchmark, more accurate than detecting every frame, with stable face ids. With "
+        "--flip each crop runs beside its mirror: the two are averaged, and their "
+        "disagreement also tells a lost face. It needs a model trained "
         "with rotation/scale/shift augmentation (the paper's recipe and make demo's; one "
         "trained without it loses the face). Tracked landmarks also go through the One-Euro "
         "filter unless --no-smooth: lower --min-cutoff removes more jitter from still "

@@ -1,8 +1,16 @@
 """Inference backends for an exported model: a function from float32 crops to landmarks.
 
+``auto``
+    the Predictor's default: ``onnxruntime`` where it can run the export (a float32 export
+    with ``NAME.onnx`` beside it, onnxruntime installed, a CPU context), else ``mxnet``. On
+    this project's 2-core CPU onnxruntime was the faster of the two at every batch measured
+    for LOTR-M and LOTR-M+ (batch 1: 4.7-5.2 ms against 6.4-7.3 for the demo LOTR-M; a
+    photo's six faces 17.7 against 26.0 ms; the tracker's crop-and-mirror pairs 7.6-8.3
+    against 10.9-11.3 ms) and tied on LOTR-R+ (README, "Speed"); an int8 export runs on
+    ``mxnet`` only.
 ``mxnet``
     the symbol/params graph, hybridized with static memory and shapes; on CPU partitioned for
-    oneDNN's fused subgraphs. The Predictor's default.
+    oneDNN's fused subgraphs.
 ``mxnet-static``
     the same graph without the oneDNN partitioning (for comparison; what a GPU runs).
 ``onnxruntime``
@@ -31,19 +39,38 @@ from .model_files import ExportedModel, load_symbol_block
 from .onnx_export import onnx_session, opencv_net, run_onnx, run_opencv
 
 BACKENDS = ("mxnet", "mxnet-static", "onnxruntime", "opencv")
-DEFAULT_BACKEND = "mxnet"
+AUTO = "auto"
+DEFAULT_BACKEND = AUTO
 Runner = Callable[[np.ndarray], np.ndarray]
+
+
+def resolve_backend(model: ExportedModel, backend: str = DEFAULT_BACKEND,
+                    ctx: Optional[mx.Context] = None) -> str:
+    """The backend ``backend`` names for ``model``: itself, or for ``auto`` the faster one
+    that can run it (see the module docstring)."""
+    if backend != AUTO:
+        return backend
+    if (model.onnx is None or model.sidecar.precision != "float32"
+            or (ctx is not None and ctx.device_type != "cpu")):
+        return "mxnet"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "mxnet"
+    return "onnxruntime"
 
 
 def make_runner(model: ExportedModel, backend: str = DEFAULT_BACKEND,
                 ctx: Optional[mx.Context] = None, decode: bool = True) -> Runner:
-    """``crops (B, 3, S, S) float32 -> (B, N, 2)`` numpy, on the chosen backend.
+    """``crops (B, 3, S, S) float32 -> (B, N, 2)`` numpy, on the chosen backend (``auto``:
+    :func:`resolve_backend`).
 
     Heatmap and vector models are decoded to coordinates (argmax + DARK) unless ``decode`` is
     False, which returns the raw network output (the benchmark times the two apart).
     """
+    backend = resolve_backend(model, backend, ctx)
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
+        raise ValueError(f"unknown backend {backend!r}; expected {AUTO} or one of {BACKENDS}")
     if backend in ("onnxruntime", "opencv"):
         if model.onnx is None:
             raise FileNotFoundError(f"{model.symbol}: no {model.name}.onnx beside it; export "

@@ -18,7 +18,7 @@ from ..data.align import box_transform, estimate_transform, invert, transform_po
 from ..data.detector import Face, get_detector
 from ..data.transforms import to_network_input
 from ..flip import predict_with_flip
-from .backends import DEFAULT_BACKEND, make_runner
+from .backends import DEFAULT_BACKEND, make_runner, resolve_backend
 from .model_files import find_exported
 
 @dataclass(frozen=True)
@@ -43,9 +43,10 @@ class Predictor:
         ``default`` (RetinaFace when its model is on disk, else the offline MTCNN), ``mtcnn``,
         ``retinaface``, or any callable returning :class:`Face` objects.
     backend : str
-        ``mxnet`` (static graph, oneDNN-fused on CPU), ``mxnet-static`` (without oneDNN) or
-        ``onnxruntime`` (needs ``NAME.onnx`` from ``tools/export.py --onnx``); see
-        :mod:`.backends`.
+        ``auto`` (onnxruntime where it can run the export, else mxnet: the faster one
+        measured), ``mxnet`` (static graph, oneDNN-fused on CPU), ``mxnet-static`` (without
+        oneDNN), ``onnxruntime`` or ``opencv`` (both need ``NAME.onnx`` from
+        ``tools/export.py --onnx``); see :mod:`.backends`. ``self.backend`` is the one used.
     flip : bool
         Flip test-time augmentation (mirrored crops in the same batch).
     """
@@ -65,8 +66,8 @@ class Predictor:
         self.flip = flip
         self.detector = (get_detector(detector, model_path=detector_model)
                          if isinstance(detector, str) else detector)
-        self.backend = backend
-        self._run = make_runner(self.model, backend, ctx)
+        self.backend = resolve_backend(self.model, backend, ctx)
+        self._run = make_runner(self.model, self.backend, ctx)
 
     def predict_crops(self, crops: np.ndarray) -> np.ndarray:
         """``(B, 3, S, S)`` float32 RGB crops -> ``(B, N, 2)`` crop-pixel landmarks."""

@@ -3,19 +3,20 @@
 Per-frame detection costs more than the landmark network (MTCNN ~15 ms per 480x360 frame on
 2 cores, LOTR-M at 128 px ~5 ms) and its five points are off by a few percent of the face,
 differently on every frame. :class:`FaceTracker` runs the detector on the first frame, every
-``detect_every`` frames, whenever a face is lost, and until a new face's motion has been
-measured (so on its first two frames); in between it cuts each face's crop from the
+``detect_every`` frames, whenever a face is lost, and on the frame after it placed a face
+(so a new face's motion is measured); in between it cuts each face's crop from the
 landmarks the network found in the previous frame, the way training crops are cut (a
 similarity from five points to the template), moved on by the face's motion over the last
 frames (a similarity per frame, smoothed).
 
-Each crop goes through the network beside its mirror, one batch of two, and the tracker reports
-their average (flip test-time augmentation). The same pair tells a face from a lost one: on a
-crop without an aligned face the two answers disagree. A face is lost when they differ by more
-than ``max_disagreement`` of the crop width, when its five points in the crop are far from
-the template, or when most landmarks leave the frame; the detector then looks again in that
-very frame, and a detection overlapping the lost face (IoU of the boxes) re-seeds it with its
-id and motion. Faces keep their id while tracked.
+A face is lost when it is found further than ``max_shift`` of the crop width from where its
+crop was cut (the network pulls a face that is far off its crop only part of the way back),
+when its five points in the crop are far from the template, or when most landmarks leave the
+frame; with flip test-time augmentation (``Predictor(flip=True)``) each crop also runs beside
+its mirror, the tracker reports their average, and a face is lost when the two answers
+differ by more than ``max_disagreement`` of the crop width. The detector then looks again in
+that very frame, and a detection overlapping the lost face (IoU of the boxes) re-seeds it
+with its id and motion. Faces keep their id while tracked.
 
 :class:`OneEuroFilter` (Casiez et al., CHI 2012) optionally smooths each face's coordinates: a
 low-pass filter whose cutoff rises with the speed.
@@ -31,17 +32,25 @@ import numpy as np
 from ..data.align import compose, estimate_transform, invert, points_box, transform_points
 from .predictor import FaceLandmarks, Predictor
 
-# Measured on the trajectory videos of tools/benchmark.py --video with the make demo recipe
-# (README, "Video"; runs/p27/probe_track.py varies one choice at a time): NME % / jitter %.
-# One-Euro at 1 Hz / beta 0.05 lagged (1.46 / 0.74 -> 3.10 / 0.82); at 5 Hz / beta 1 it costs
-# little on moving faces (1.49 / 0.73) and still steadies a face at rest.
-DEFAULT_MIN_CUTOFF = 5.0  # Hz
+# Measured with the make demo model (README, "Video": one choice varied at a time), NME % /
+# jitter %, on the trajectory videos of tools/benchmark.py --video (moving) and on a still face
+# with sensor noise: unsmoothed 1.46 / 0.74 moving, 1.14 / 0.66 still. One-Euro at 1 Hz with
+# beta 0.05 (the old default) lagged on moving faces (3.10 / 0.82) for a steady still face
+# (0.10); beta 1 costs little when moving (1.51 / 0.75) and keeps most of it (0.24); 5 Hz,
+# beta 1: 1.49 / 0.73 moving, 0.35 still.
+DEFAULT_MIN_CUTOFF = 1.0  # Hz
 DEFAULT_BETA = 1.0  # Hz per (px/s)
 LOST_DISTANCE = 0.12  # mean five-point distance from the template, in crop widths
 # Plain vs mirrored answer, mean distance in crop widths: 0.4-1.6% on tracked faces, 2-4% on
 # crops that lag a face that sped up (leaving the frame). A face is lost above 2%: at 2.5%
 # 1.76 / 1.14, at 4% the track slid off the face (4.35 / 2.65 with the plain answer).
 MAX_DISAGREEMENT = 0.02
+# ... or found further than this from where its crop was cut (crop widths): the network pulls
+# a face that is far off its crop only part of the way back, so the crop lags a face that
+# sped up, before the mirror disagrees. Without it 1.46 / 0.74 on mxnet and 1.79 / 1.07 on
+# onnxruntime (float-level differences decided when a lagging crop was caught); 4%: 1.44 /
+# 0.70, 1.76 / 1.02; 3%: 1.36 / 0.58, 1.35 / 0.58; 2.5%: 1.30 / 0.57, 1.28 / 0.57; 2%: same.
+MAX_SHIFT = 0.025
 # Weight of the latest frame's motion in the smoothed motion: 1 (raw) 1.37 / 0.95, 0.7
 # 1.48 / 0.88, 0.5 1.46 / 0.74.
 MOTION_SMOOTHING = 0.5
@@ -139,8 +148,9 @@ class FaceTracker:
     ----------
     predictor : Predictor
         Detector, network and alignment (five-point models only: a box-aligned model has
-        nothing to track from; use the predictor on each frame instead). Tracking always runs
-        each crop with its mirror and reports their average, whatever ``predictor.flip``.
+        nothing to track from; use the predictor on each frame instead). With
+        ``predictor.flip`` each crop runs beside its mirror: their average is reported and
+        their disagreement is one more sign of a lost face.
     detect_every : int
         Run the detector every this many frames (and on the first, whenever a face is lost,
         and on a new face's second frame); 1 detects on every frame and only keeps identities.
@@ -153,7 +163,8 @@ class FaceTracker:
     def __init__(self, predictor: Predictor, detect_every: int = 30, smoothing: bool = True,
                  min_cutoff: float = DEFAULT_MIN_CUTOFF, beta: float = DEFAULT_BETA,
                  lost_distance: float = LOST_DISTANCE,
-                 max_disagreement: float = MAX_DISAGREEMENT, fps: float = DEFAULT_FPS):
+                 max_disagreement: float = MAX_DISAGREEMENT, max_shift: float = MAX_SHIFT,
+                 fps: float = DEFAULT_FPS):
         if predictor.align_mode != "five_point":
             raise ValueError("tracking needs a five-point aligned model; this one crops "
                              "around the detector's box (data.align=bbox)")
@@ -165,7 +176,7 @@ class FaceTracker:
         self.predictor, self.detect_every = predictor, detect_every
         self.smoothing, self.min_cutoff, self.beta = smoothing, min_cutoff, beta
         self.lost_distance = lost_distance
-        self.max_disagreement = max_disagreement
+        self.max_disagreement, self.max_shift = max_disagreement, max_shift
         self.fps = fps
         self.schema = predictor.schema
         self.tracks: List[_Track] = []
@@ -240,18 +251,25 @@ class FaceTracker:
         if not tracks:
             return [], []
         crops = np.stack([self.predictor.cut(image, track.matrix) for track in tracks])
-        plain, averaged = self.predictor.predict_crops_and_mirrors(crops)
-        # The mirrored crop's answer, mapped back, agrees with the plain one on an aligned face.
-        disagreement = (2 * np.linalg.norm(plain - averaged, axis=-1).mean(axis=-1)
-                        / self.predictor.input_size)
+        if self.predictor.flip:
+            plain, averaged = self.predictor.predict_crops_and_mirrors(crops)
+            # The mirrored crop's answer, mapped back, agrees with the plain one on an aligned
+            # face.
+            disagreement = (2 * np.linalg.norm(plain - averaged, axis=-1).mean(axis=-1)
+                            / self.predictor.input_size)
+        else:
+            averaged, disagreement = self.predictor.predict_crops(crops), np.zeros(len(tracks))
         faces, lost = [], []
         for track, crop_points, differ in zip(tracks, averaged, disagreement):
             points = transform_points(crop_points, invert(track.matrix))
+            alignment = self._alignment(self.schema.five_point(points))
             if track not in seeded and (differ > self.max_disagreement
+                                        or self._shift(track.matrix, alignment)
+                                        > self.max_shift
                                         or self._lost(crop_points, points, image.shape)):
                 lost.append(track)
                 continue
-            self._move(track, self._alignment(self.schema.five_point(points)))
+            self._move(track, alignment)
             if self.smoothing:
                 track.smoother = track.smoother or OneEuroFilter(self.min_cutoff, self.beta)
                 points = track.smoother(points, t)
@@ -272,6 +290,13 @@ class FaceTracker:
             track.motion = None
         track.alignment, track.aligned_at = alignment, self.frame_index
         track.matrix = alignment if track.motion is None else compose(track.motion, alignment)
+
+    def _shift(self, cut: np.ndarray, found: np.ndarray) -> float:
+        """How far the face was found from where its crop was cut: the template's points
+        under the two maps, mean distance in crop widths."""
+        template = self.predictor.template
+        moved = transform_points(template, compose(cut, invert(found)))
+        return float(np.linalg.norm(moved - template, axis=1).mean() / self.predictor.input_size)
 
     def _lost(self, crop_points: np.ndarray, photo_points: np.ndarray, shape) -> bool:
         """The crop no longer holds an aligned face, or most points left the frame."""

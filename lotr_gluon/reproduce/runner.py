@@ -68,13 +68,14 @@ def _train(run: PlannedRun, ctx: Sequence[mx.Context], progress: bool, report: R
 def _measure_speed(run: PlannedRun, report: Report) -> None:
     """Batch-1 latency of the trained model, default backend, without and with flip."""
     from ..benchmark.inference import benchmark_backends
-    from ..deploy.backends import DEFAULT_BACKEND
+    from ..deploy.backends import resolve_backend
     from ..deploy.export import export_checkpoint
     from ..deploy.model_files import find_exported
 
     export_dir = os.path.join(run.run_dir, "export")
     export_checkpoint(run.run_dir, export_dir)
-    rows = benchmark_backends(find_exported(export_dir), [DEFAULT_BACKEND], batch_sizes=(1,),
+    model = find_exported(export_dir)
+    rows = benchmark_backends(model, [resolve_backend(model)], batch_sizes=(1,),
                               repeat=30, report=report)
     atomic_write_text(speed_path(run), json.dumps([r.to_dict() for r in rows], indent=1))
 
