@@ -206,6 +206,7 @@ class FaceTracker:
         return sorted(faces, key=lambda face: face.face_id)
 
     def _detect(self, image: np.ndarray) -> list:
+        """The detector's faces in ``image``, counted."""
         self.detector_runs += 1
         return self.predictor.detector(image)
 
@@ -251,16 +252,16 @@ class FaceTracker:
         if not tracks:
             return [], []
         crops = np.stack([self.predictor.cut(image, track.matrix) for track in tracks])
-        if self.predictor.flip:
-            plain, averaged = self.predictor.predict_crops_and_mirrors(crops)
+        if self.predictor.flip:  # the average of each crop's and its mirror's answers
+            plain, answers = self.predictor.predict_crops_and_mirrors(crops)
             # The mirrored crop's answer, mapped back, agrees with the plain one on an aligned
             # face.
-            disagreement = (2 * np.linalg.norm(plain - averaged, axis=-1).mean(axis=-1)
+            disagreement = (2 * np.linalg.norm(plain - answers, axis=-1).mean(axis=-1)
                             / self.predictor.input_size)
         else:
-            averaged, disagreement = self.predictor.predict_crops(crops), np.zeros(len(tracks))
+            answers, disagreement = self.predictor.predict_crops(crops), np.zeros(len(tracks))
         faces, lost = [], []
-        for track, crop_points, differ in zip(tracks, averaged, disagreement):
+        for track, crop_points, differ in zip(tracks, answers, disagreement):
             points = transform_points(crop_points, invert(track.matrix))
             alignment = self._alignment(self.schema.five_point(points))
             if track not in seeded and (differ > self.max_disagreement
