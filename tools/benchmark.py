@@ -120,7 +120,6 @@ def _loader(args) -> list:
 
 def _video(args) -> list:
     from lotr_gluon.benchmark.video import benchmark_video
-
     from lotr_gluon.data.detector import bundled_photo
 
     real = None if args.real_photo == "none" else (args.real_photo or bundled_photo())

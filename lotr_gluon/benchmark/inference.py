@@ -86,6 +86,7 @@ def benchmark_backends(model: ExportedModel, backends: Sequence[str] = BACKENDS,
     size = model.sidecar.input_size
     flip_perm = list(model.sidecar.flip_perm)
     precision = model.sidecar.precision
+    default = resolve_backend(model)  # the one the Predictor would pick
     rng = np.random.RandomState(0)
     rows = []
     for backend in backends:
@@ -98,7 +99,7 @@ def benchmark_backends(model: ExportedModel, backends: Sequence[str] = BACKENDS,
                       else (lambda c=crops: run(c)))
                 timing = measure(fn, warmup=min(warmup, times), repeat=times)
                 row = SpeedRow.of(model.name, backend, batch, flip, timing,
-                                  default=backend == resolve_backend(model),
+                                  default=backend == default,
                                   precision=precision)
                 rows.append(row)
                 label = backend if precision == "float32" else f"{backend} {precision}"

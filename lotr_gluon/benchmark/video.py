@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
@@ -27,7 +27,6 @@ from ..metrics import nme, normaliser
 class TrajectoryVideo:
     frames: List[np.ndarray]
     truth: List[Optional[np.ndarray]]  # (N, 2) per frame; None while the face is out of view
-    matrices: List[np.ndarray] = field(default_factory=list)  # source image -> frame, 2x3
 
 
 def trajectory_video(image: np.ndarray, landmarks: np.ndarray, num_frames: int = 180,
@@ -45,7 +44,7 @@ def trajectory_video(image: np.ndarray, landmarks: np.ndarray, num_frames: int =
     width, height = size
     h, w = image.shape[:2]
     phases = rng.uniform(0, 2 * np.pi, 4)
-    frames, truth, matrices = [], [], []
+    frames, truth = [], []
     for t in range(num_frames):
         cx = width / 2 + 0.25 * width * np.sin(2 * np.pi * t / 97 + phases[0])
         cy = height / 2 + 0.15 * height * np.sin(2 * np.pi * t / 71 + phases[1])
@@ -65,8 +64,7 @@ def trajectory_video(image: np.ndarray, landmarks: np.ndarray, num_frames: int =
         points = transform_points(landmarks, matrix)
         frames.append(frame)
         truth.append(points if share_in_frame(points, width, height) >= 0.9 else None)
-        matrices.append(matrix)
-    return TrajectoryVideo(frames, truth, matrices)
+    return TrajectoryVideo(frames, truth)
 
 
 def score_predictions(predictions: Sequence[Optional[np.ndarray]],

@@ -153,7 +153,8 @@ class FaceTracker:
         their disagreement is one more sign of a lost face.
     detect_every : int
         Run the detector every this many frames (and on the first, whenever a face is lost,
-        and on a new face's second frame); 1 detects on every frame and only keeps identities.
+        and on the frame after it placed a face); 1 detects on every frame and only keeps
+        identities.
     smoothing : bool
         One-Euro smoothing of each face's landmarks with ``min_cutoff`` and ``beta``.
     fps : float
