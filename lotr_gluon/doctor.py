@@ -83,6 +83,35 @@ def _threads(report: Report) -> None:
                       f"{threads} (import lotr_gluon sets it to the core count unless set)")
 
 
+# The instruction sets that decide the export's precisions on this CPU (README, Speed): the
+# int8 export's oneDNN kernels use VNNI's int8 dot products; avx512_bf16 would carry bf16,
+# which was measured and not kept.
+CPU_FEATURES = (("avx512f", "AVX-512"), ("avx512_vnni", "VNNI (int8 export)"),
+                ("avx512_bf16", "avx512_bf16 (bf16: measured, not kept)"))
+
+
+def cpu_features(cpuinfo: str) -> List[str]:
+    """The :data:`CPU_FEATURES` labels whose flag the first ``flags`` line of ``cpuinfo``
+    (``/proc/cpuinfo``'s text) lists."""
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags = set(line.partition(":")[2].split())
+            return [label for flag, label in CPU_FEATURES if flag in flags]
+    return []
+
+
+def _cpu_features(report: Report) -> None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            found = cpu_features(f.read())
+    except OSError:
+        report.add("cpu features", "unknown (no /proc/cpuinfo)")
+        return
+    missing = [label for _, label in CPU_FEATURES if label not in found]
+    report.add("cpu features", "has " + (", ".join(found) or "none of them")
+               + ("; lacks " + ", ".join(missing) if missing else ""))
+
+
 def _onnx(report: Report) -> None:
     if importlib.util.find_spec("onnxruntime") is None:
         report.add("onnxruntime", "not installed (pip install -e '.[onnx]'): no ONNX backend")
@@ -134,6 +163,7 @@ def diagnose(gpus: Sequence[int] = (), detector: Optional[str] = None,
     found = installed_mxnet()
     features = _mxnet(report, found)
     _threads(report)
+    _cpu_features(report)
     _gpus(report, features, found[0] if found else "", gpus)
     _onnx(report)
     _detectors(report, detector, detector_model)

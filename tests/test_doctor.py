@@ -93,3 +93,18 @@ def test_the_doctor_on_this_cpu_machine():
     nowhere = _doctor("--detector", "retinaface", "--detector-model", "/nonexistent/folder")
     assert nowhere.returncode == 1
     assert "--detector-model /nonexistent/folder: no det*.onnx there" in nowhere.stderr
+
+
+def test_the_doctor_reads_the_export_precisions_instruction_sets_from_cpuinfo():
+    from lotr_gluon.doctor import cpu_features
+
+    # Hand-cut /proc/cpuinfo text: a Zen 4 core (AVX-512 with VNNI and bf16), a Skylake-SP core
+    # (AVX-512 without either), a CPU without AVX-512, and a file without a flags line.
+    zen4 = ("processor\t: 0\nvendor_id\t: AuthenticAMD\n"
+            "flags\t\t: fpu sse2 avx2 avx512f avx512dq avx512_bf16 avx512vl avx512_vnni\n"
+            "processor\t: 1\nflags\t\t: fpu\n")
+    assert cpu_features(zen4) == ["AVX-512", "VNNI (int8 export)",
+                                  "avx512_bf16 (bf16: measured, not kept)"]
+    assert cpu_features("flags\t: fpu avx2 avx512f avx512cd avx512bw\n") == ["AVX-512"]
+    assert cpu_features("flags\t: fpu sse4_2 avx avx2 fma\n") == []
+    assert cpu_features("Processor\t: ARMv8\nFeatures\t: fp asimd\n") == []

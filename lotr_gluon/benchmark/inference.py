@@ -90,7 +90,7 @@ def benchmark_backends(model: ExportedModel, backends: Sequence[str] = BACKENDS,
     rng = np.random.RandomState(0)
     rows = []
     for backend in backends:
-        run = make_runner(model, backend)
+        run = make_runner(model, backend, back_to_back=True)
         for batch in batch_sizes:
             crops = rng.uniform(0, 255, (batch, 3, size, size)).astype(np.float32)
             times = max(5, repeat // batch) if batch > 1 else repeat
@@ -208,7 +208,8 @@ def split_timing(model: ExportedModel, backend: str = DEFAULT_BACKEND, warmup: i
     size = model.sidecar.input_size
     crop = np.random.RandomState(0).uniform(0, 255, (1, 3, size, size)).astype(np.float32)
     perm = list(model.sidecar.flip_perm)
-    return time_split(model.name, make_runner(model, backend, decode=False), spec.decode,
+    network = make_runner(model, backend, decode=False, back_to_back=True)
+    return time_split(model.name, network, spec.decode,
                       lambda points: merge_mirrored(points, size, perm)[1], crop,
                       warmup, repeat)
 

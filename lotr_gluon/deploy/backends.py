@@ -61,12 +61,17 @@ def resolve_backend(model: ExportedModel, backend: str = DEFAULT_BACKEND,
 
 
 def make_runner(model: ExportedModel, backend: str = DEFAULT_BACKEND,
-                ctx: Optional[mx.Context] = None, decode: bool = True) -> Runner:
+                ctx: Optional[mx.Context] = None, decode: bool = True,
+                back_to_back: bool = False) -> Runner:
     """``crops (B, 3, S, S) float32 -> (B, N, 2)`` numpy, on the chosen backend (``auto``:
     :func:`resolve_backend`).
 
     Heatmap and vector models are decoded to coordinates (argmax + DARK) unless ``decode`` is
     False, which returns the raw network output (the benchmark times the two apart).
+    ``back_to_back`` tunes onnxruntime for forwards run one after another with nothing
+    between them (its threads spin, as by its own default; see
+    :func:`..onnx_export.onnx_session`): what the speed benchmark measures. MXNet's OpenMP
+    threads spin either way.
     """
     backend = resolve_backend(model, backend, ctx)
     if backend not in BACKENDS:
@@ -76,7 +81,7 @@ def make_runner(model: ExportedModel, backend: str = DEFAULT_BACKEND,
             raise FileNotFoundError(f"{model.symbol}: no {model.name}.onnx beside it; export "
                                     f"with tools/export.py --onnx")
         if backend == "onnxruntime":
-            session = onnx_session(model.onnx)
+            session = onnx_session(model.onnx, spinning=back_to_back)
             network = lambda crops: run_onnx(session, crops)  # noqa: E731
         else:
             net = opencv_net(model.onnx)

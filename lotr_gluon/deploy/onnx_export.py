@@ -201,8 +201,21 @@ def export_onnx(symbol_file: str, params_file: str, out_file: str, input_size: i
     return out_file
 
 
-def onnx_session(path: str):
-    """An onnxruntime CPU session for ``path``, with a clear error when onnxruntime is absent."""
+def onnx_session(path: str, spinning: bool = False):
+    """An onnxruntime CPU session for ``path``, with a clear error when onnxruntime is absent.
+
+    Parameters
+    ----------
+    path : str
+        The ``.onnx`` file.
+    spinning : bool
+        Let onnxruntime's idle threads spin between runs (its own default). Off by default:
+        the spinning threads keep both cores busy after each run while the detector and the
+        crops need them (the tracker on the demo model: 82 frames/s with spinning, 105
+        without). On for back-to-back forwards, where it is onnxruntime's fastest setting
+        (``tools/benchmark.py --model``: LOTR-M at batch 1 took 5.1-5.7 ms with it against
+        6.9-8.4 ms without, alternating processes, 2 cores).
+    """
     try:
         import onnxruntime as ort
     except ImportError as err:
@@ -210,10 +223,8 @@ def onnx_session(path: str):
                           "pip install -e '.[onnx]'") from err
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    # No spinning: onnxruntime's idle threads otherwise keep both cores busy after each run,
-    # while the detector and the crops need them (the tracker on the demo model: 82 frames/s
-    # with spinning, 105 without; batch 1 alone was no slower, 4.8-5.2 ms against 5.6).
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.intra_op.allow_spinning",
+                                     "1" if spinning else "0")
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
 
