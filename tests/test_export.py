@@ -115,6 +115,42 @@ def test_predictor_backends_agree(exported_with_onnx):
         assert _relative_error(outputs[name], outputs["mxnet-static"]) < 1e-4, name
 
 
+def test_a_batch_split_over_threads_gives_the_gluon_models_numbers(exported_with_onnx, tmp_path):
+    """Under the NaiveEngine the mxnet backend runs a batch as chunks on worker threads, each
+    with its own graph: the answers are the Gluon model's, crop for crop, a failing chunk
+    raises in the caller, and the next batch is answered correctly."""
+    net, paths = exported_with_onnx
+    x = np.random.RandomState(7).uniform(0, 255, (5, 3, 192, 192)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    script = textwrap.dedent(f"""
+        import numpy as np
+        from lotr_gluon.deploy.backends import make_runner
+        from lotr_gluon.deploy.model_files import find_exported
+        run = make_runner(find_exported({os.path.dirname(paths['symbol'])!r}), "mxnet")
+        x = np.load({str(tmp_path / 'x.npy')!r})
+        single = np.concatenate([run(x[i:i + 1]) for i in range(len(x))])
+        assert run.workers == 0, "one crop at a time needs no worker"
+        whole = run(x)
+        assert run.workers == 2, run.workers
+        try:
+            run(np.zeros((4, 3, 100, 100), np.float32))  # not the export's input size
+        except Exception as err:
+            print("refused:", type(err).__name__)
+        np.save({str(tmp_path / 'y.npy')!r}, np.stack([single, whole, run(x)]))
+    """)
+    env = dict(os.environ, MXNET_ENGINE_TYPE="NaiveEngine", OMP_NUM_THREADS="2")
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "refused: MXNetError" in result.stdout
+    single, whole, again = np.load(tmp_path / "y.npy")
+    expected = net(mx.nd.array(x)).asnumpy()
+    assert _relative_error(single, expected) < 1e-4
+    assert _relative_error(whole, expected) < 1e-4
+    np.testing.assert_allclose(whole, single, rtol=0, atol=1e-4)  # px; the same kernels
+    np.testing.assert_array_equal(again, whole)
+
+
 def test_the_default_backend_is_onnxruntime_only_where_it_can_run_the_export(
         exported_with_onnx):
     """``auto``: onnxruntime for a float32 export with NAME.onnx on the CPU; mxnet without

@@ -10,7 +10,8 @@
     README, "Deployment" and "Speed". An int8 export runs on ``mxnet`` only.
 ``mxnet``
     the symbol/params graph, hybridized with static memory and shapes; on CPU partitioned for
-    oneDNN's fused subgraphs.
+    oneDNN's fused subgraphs, and under the NaiveEngine a batch of two or more crops is split
+    over threads with a graph each (:mod:`.thread_split`).
 ``mxnet-static``
     the same graph without the oneDNN partitioning (for comparison; what a GPU runs).
 ``onnxruntime``
@@ -37,6 +38,7 @@ import numpy as np
 from ..gpu_support import check_gpus
 from .model_files import ExportedModel, load_symbol_block
 from .onnx_export import onnx_session, opencv_net, run_onnx, run_opencv
+from .thread_split import ThreadSplitNetwork, splitting_supported
 
 BACKENDS = ("mxnet", "mxnet-static", "onnxruntime", "opencv")
 AUTO = "auto"
@@ -90,8 +92,12 @@ def make_runner(model: ExportedModel, backend: str = DEFAULT_BACKEND,
         ctx = ctx or mx.cpu()
         if ctx.device_type == "gpu":
             check_gpus([ctx.device_id])
-        net = load_symbol_block(model, ctx, onednn=backend == "mxnet")
-        network = lambda crops: net(mx.nd.array(crops, ctx=ctx)).asnumpy()  # noqa: E731
+        load = lambda: load_symbol_block(model, ctx, onednn=backend == "mxnet")  # noqa: E731
+        if ctx.device_type == "cpu" and splitting_supported():
+            network = ThreadSplitNetwork(load, ctx)
+        else:
+            net = load()
+            network = lambda crops: net(mx.nd.array(crops, ctx=ctx)).asnumpy()  # noqa: E731
     spec = model.sidecar.output
     if decode and spec.needs_decoding:
         return lambda crops: spec.decode(network(crops))
