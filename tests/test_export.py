@@ -118,7 +118,8 @@ def test_predictor_backends_agree(exported_with_onnx):
 def test_a_batch_split_over_threads_gives_the_gluon_models_numbers(exported_with_onnx, tmp_path):
     """Under the NaiveEngine the mxnet backend runs a batch as chunks on worker threads, each
     with its own graph: the answers are the Gluon model's, crop for crop, a failing chunk
-    raises in the caller, and the next batch is answered correctly."""
+    raises in the caller, the next batch is answered correctly, and the threads end with the
+    network."""
     net, paths = exported_with_onnx
     x = np.random.RandomState(7).uniform(0, 255, (5, 3, 192, 192)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
@@ -137,12 +138,21 @@ def test_a_batch_split_over_threads_gives_the_gluon_models_numbers(exported_with
         except Exception as err:
             print("refused:", type(err).__name__)
         np.save({str(tmp_path / 'y.npy')!r}, np.stack([single, whole, run(x)]))
+        import gc, threading, time
+        del run
+        gc.collect()
+        for _ in range(100):
+            if not any(t.name.startswith("lotr-graph") for t in threading.enumerate()):
+                break
+            time.sleep(0.05)
+        print("workers left:", sum(t.name.startswith("lotr-graph") for t in threading.enumerate()))
     """)
     env = dict(os.environ, MXNET_ENGINE_TYPE="NaiveEngine", OMP_NUM_THREADS="2")
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "refused: MXNetError" in result.stdout
+    assert "workers left: 0" in result.stdout  # the threads end with the network
     single, whole, again = np.load(tmp_path / "y.npy")
     expected = net(mx.nd.array(x)).asnumpy()
     assert _relative_error(single, expected) < 1e-4
