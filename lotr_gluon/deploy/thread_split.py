@@ -52,7 +52,8 @@ def splitting_supported() -> bool:
 
 
 def _set_openmp_threads(count: int) -> None:
-    """OpenMP threads for the MXNet operators this thread runs (a per-thread setting)."""
+    """OpenMP threads for the MXNet operators this thread runs (a per-thread setting; MXNet
+    1.9 has it in its C API only)."""
     mx.base.check_call(mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(count)))
 
 
