@@ -12,6 +12,9 @@ batch         one forward, 2 threads    split: a chunk a thread, 1 thread each
 32            308.9 ms                  183.8 ms (1.68x)
 ============  ========================  ==========================================
 
+Fresh processes taking turns measured smaller gains on the shared machine (1.15-1.6x at 6,
+1.05-1.27x at 32, flip pairs even), and M+ at batch 8 went from 131-196 to 93-100 ms.
+
 So a batch of two or more crops is cut into one chunk per worker thread, and each worker runs
 its chunk with (threads / chunks) OpenMP threads on a graph of its own: MXNet's cached graphs
 are not thread-safe, so none is shared. A single crop runs on the caller's graph with every
@@ -34,8 +37,8 @@ from typing import Callable, List, Optional, Tuple
 import mxnet as mx
 import numpy as np
 
-# Each worker holds a copy of the graph and its parameters; beyond four the memory grows
-# faster than a batch's chunks shrink (measured on 2 cores only).
+# Each worker holds a copy of the graph and its parameters (LOTR-R+: 96 MB). The cap bounds
+# that on many-core machines, where the split has not been measured.
 MAX_WORKERS = 4
 _LOADING = threading.Lock()  # building graphs in two threads at once is not known to be safe
 
