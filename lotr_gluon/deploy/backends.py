@@ -3,10 +3,10 @@
 ``auto``
     the Predictor's default: ``onnxruntime`` where it can run the export (a float32 export
     with ``NAME.onnx`` beside it, onnxruntime installed, a CPU context), else ``mxnet``. On
-    this project's 2-core CPU onnxruntime was 1.3-1.6x faster at batch 1 for the 192 px
-    LOTR-M and LOTR-M+ and tied on LOTR-R+; for the 128 px demo LOTR-M the two were within
-    the machine's noise for one crop (4.8-5.9 against 4.6-6.8 ms) and onnxruntime ran the
-    tracker faster (1.9-2.5x per-frame detection's frame rate against 1.7-1.8x). See the
+    this project's 2-core CPU onnxruntime was 1.1-1.7x faster at batch 1 for the 192 px
+    LOTR-M and LOTR-M+ and 1.05-1.44x for LOTR-R+; for the 128 px demo LOTR-M the two were
+    within the machine's noise for one crop (4.8-5.9 against 4.6-6.8 ms) and onnxruntime ran
+    the tracker faster (1.9-2.5x per-frame detection's frame rate against 1.7-1.8x). See the
     README, "Deployment" and "Speed". An int8 export runs on ``mxnet`` only.
 ``mxnet``
     the symbol/params graph, hybridized with static memory and shapes; on CPU partitioned for
