@@ -76,6 +76,7 @@ class _Standin:
         return np.stack(out)
 
     # The real Predictor's cropping and mirrored pass, around the stand-in network.
+    alignment = Predictor.alignment
     cut = Predictor.cut
     crop_at = Predictor.crop_at
     predict_crops = Predictor.predict_crops

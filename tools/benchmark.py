@@ -5,9 +5,9 @@ warm-up excluded) at batch 1 without and with flip TTA, and throughput at batch 
 backend: mxnet (static graph, oneDNN-fused), mxnet-static (without oneDNN), onnxruntime
 (its threads spinning between forwards, its own default and fastest setting here; the
 Predictor's auto backend picks it for float32 exports), opencv (the ONNX file in cv2.dnn).
-The model has random weights (speed does not depend on them). Then the default detector on a 640x480 photo, reported separately
-as the paper reports RetinaFace's 43 ms. OMP_NUM_THREADS is set to the core count unless
-already set.
+The model has random weights (speed does not depend on them). Then the default detector on
+a 640x480 photo, reported separately as the paper reports RetinaFace's 43 ms.
+OMP_NUM_THREADS is set to the core count unless already set.
 
 --compare NAME... times several models in one run on one backend at batch 1, split into the
 network and the post-processing (heatmap decoding with DARK, flip merging), beside the

@@ -17,7 +17,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..data.align import estimate_transform, invert, transform_points
+from ..data.align import invert, transform_points
 from ..deploy.predictor import Predictor
 from ..deploy.tracking import FaceTracker, share_in_frame
 from ..metrics import nme, normaliser
@@ -135,8 +135,7 @@ def run_tracking(video: TrajectoryVideo, tracker: FaceTracker
         chosen.append(None if face is None else face.landmarks)
         if face is None or face.detected or face.face_id not in plan:
             continue
-        ideal = estimate_transform(tracker.schema.five_point(gt), predictor.input_size,
-                                   template=predictor.template)
+        ideal = predictor.alignment(tracker.schema.five_point(gt))
         cut, wanted = (transform_points(predictor.template, invert(m))
                        for m in (plan[face.face_id], ideal))
         errors.append(np.linalg.norm(cut - wanted, axis=1).mean() / normaliser(gt[None])[0])

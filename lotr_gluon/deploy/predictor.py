@@ -86,9 +86,13 @@ class Predictor:
         """The crop (3xSxS float32 RGB) that the image-to-crop ``matrix`` maps ``image`` into."""
         return to_network_input(warp(image, matrix, self.input_size))
 
+    def alignment(self, five_points: np.ndarray) -> np.ndarray:
+        """The image-to-crop matrix that aligns ``five_points`` with the model's template."""
+        return estimate_transform(five_points, self.input_size, template=self.template)
+
     def crop_at(self, image: np.ndarray, five_points: np.ndarray):
         """The crop aligned from five points (3xSxS float32 RGB) and its image-to-crop matrix."""
-        matrix = estimate_transform(five_points, self.input_size, template=self.template)
+        matrix = self.alignment(five_points)
         return self.cut(image, matrix), matrix
 
     def align(self, image: np.ndarray, face: Face):

@@ -29,7 +29,7 @@ from typing import List, Optional, Set
 
 import numpy as np
 
-from ..data.align import compose, estimate_transform, invert, points_box, transform_points
+from ..data.align import compose, invert, points_box, transform_points
 from .predictor import FaceLandmarks, Predictor
 
 # Measured with the make demo model (README, "Video": one choice varied at a time), NME % /
@@ -231,20 +231,17 @@ class FaceTracker:
             five = transform_points(self.predictor.template, invert(track.matrix))
             distance = np.linalg.norm(five - face.five_points, axis=1).mean() / size
             if track in lost or (recheck and distance > REALIGN_DISTANCE):
-                track.matrix, track.seeded_at = self._alignment(face.five_points), self.frame_index
+                track.matrix = self.predictor.alignment(face.five_points)
+                track.seeded_at = self.frame_index
                 seeded.add(track)
         for j, face in enumerate(detections):
             if j not in claimed:
-                track = _Track(self._next_id, self._alignment(face.five_points), face.box,
-                               face.score, seeded_at=self.frame_index)
+                track = _Track(self._next_id, self.predictor.alignment(face.five_points),
+                               face.box, face.score, seeded_at=self.frame_index)
                 self._next_id += 1
                 self.tracks.append(track)
                 seeded.add(track)
         return seeded
-
-    def _alignment(self, five_points: np.ndarray) -> np.ndarray:
-        return estimate_transform(five_points, self.predictor.input_size,
-                                  template=self.predictor.template)
 
     def _predict(self, image: np.ndarray, tracks: List[_Track], t: float, detected: bool,
                  seeded: Set[_Track]):
@@ -264,7 +261,7 @@ class FaceTracker:
         faces, lost = [], []
         for track, crop_points, differ in zip(tracks, answers, disagreement):
             points = transform_points(crop_points, invert(track.matrix))
-            alignment = self._alignment(self.schema.five_point(points))
+            alignment = self.predictor.alignment(self.schema.five_point(points))
             if track not in seeded and (differ > self.max_disagreement
                                         or self._shift(track.matrix, alignment)
                                         > self.max_shift
