@@ -88,10 +88,11 @@ def _models(args) -> list:
 
 
 def _compare(args) -> list:
-    from lotr_gluon.benchmark.inference import compare_markdown, compare_models_by_name
+    from lotr_gluon.benchmark.inference import (GRAPH_BACKEND, compare_markdown,
+                                                compare_models_by_name)
     from lotr_gluon.paper_results import load_paper_results
 
-    backend = "mxnet" if args.backend == "all" else args.backend
+    backend = GRAPH_BACKEND if args.backend == "all" else args.backend
     rows = compare_models_by_name(args.compare, backend, args.warmup, args.repeat)
     print(compare_markdown(rows, load_paper_results()["table3"], backend))
     return [row.to_dict() for row in rows]

@@ -16,6 +16,10 @@ from ..deploy.model_files import ExportedModel, find_exported
 from ..flip import predict_with_flip
 from .timing import Timing, measure
 
+# The exported symbol/params on MXNet, whichever backend the Predictor picks: what issue 25's
+# targets measure and what --compare times by default.
+GRAPH_BACKEND = "mxnet"
+
 
 @dataclass(frozen=True)
 class SpeedRow:
@@ -142,7 +146,7 @@ def target_checks(rows: Sequence[SpeedRow], latency_ratio: float = 1.1,
         return next((r for r in rows if r.backend == backend and r.batch == 1
                      and r.flip == flip and r.precision == precision), None)
 
-    graph = "mxnet"  # the exported symbol/params, whichever backend the Predictor picks
+    graph = GRAPH_BACKEND
     lines = []
     default, onnx = find(graph, False), find("onnxruntime", False)
     if default and onnx:
@@ -261,7 +265,7 @@ def compare_markdown(rows: Sequence[SplitRow], table3: Dict, backend: str) -> st
                                     "faster):"] + notes)
 
 
-def compare_models_by_name(names: Sequence[str], backend: str = "mxnet",
+def compare_models_by_name(names: Sequence[str], backend: str = GRAPH_BACKEND,
                            warmup: int = 5, repeat: int = 30,
                            report: Callable[[str], None] = print) -> List[SplitRow]:
     """:func:`split_timing` for each named model (random weights), in one process."""
