@@ -72,6 +72,34 @@ def test_retinaface_detector_reads_insightfaces_scrfd_outputs(tmp_path):
     assert faces[0].score == pytest.approx(SCORE, abs=1e-6)
 
 
+def test_one_retinaface_detector_serves_8_threads_at_once(tmp_path):
+    """The Predictor shares its detector between the threads that call it: 8 threads at
+    once get the face one thread gets alone."""
+    pytest.importorskip("insightface")
+    import threading
+
+    from lotr_gluon.data.detector import get_detector
+
+    _fake_scrfd(tmp_path / "det_fake.onnx")
+    detector = get_detector("retinaface", model_path=str(tmp_path / "det_fake.onnx"))
+    image = np.zeros((SIDE, SIDE, 3), np.uint8)
+    found, start = [], threading.Barrier(8)
+
+    def work():
+        start.wait()
+        found.extend(detector(image) for _ in range(2))
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(found) == 16
+    for faces in found:
+        assert len(faces) == 1
+        np.testing.assert_allclose(faces[0].five_points, FIVE, atol=1e-3)
+
+
 def test_retinaface_without_a_model_says_where_to_put_one(tmp_path):
     from lotr_gluon.data.detector import get_detector
 

@@ -13,6 +13,9 @@ import lotr_gluon
 from lotr_gluon.deploy.export import export_symbol
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 def _relative_error(a, b):
     return np.abs(a - b).max() / max(np.abs(b).max(), 1e-6)
 
@@ -192,7 +195,28 @@ def test_unknown_flavor_and_wrong_size_are_refused(tmp_path):
         export_symbol(net, str(tmp_path), "lotr_m", onnx=["tflite"])
     small = lotr_gluon.get_model("lotr_m", input_size=128)
     with pytest.raises(ValueError, match="192x192"):  # insightface would route it to ArcFace
-        export_symbol(small, str(tmp_path), "lotr_m", onnx=["insightface"])
+        export_symbol(small, str(tmp_path), "lotr_m", align="bbox", onnx=["insightface"])
+
+
+def test_the_insightface_flavor_of_a_five_point_model_is_refused_in_one_line(tmp_path):
+    """insightface feeds a landmark model a box crop: a model trained on five-point aligned
+    crops is refused before anything is written, by the API and by tools/export.py (exit 1,
+    one line saying how to train one)."""
+    from lotr_gluon.errors import UserError
+
+    net = lotr_gluon.get_model("lotr_m")
+    with pytest.raises(UserError, match=r"five_point crops .*--set data\.align=bbox"):
+        export_symbol(net, str(tmp_path / "api"), "lotr_m", onnx=["lotr", "insightface"])
+    assert not (tmp_path / "api").exists()
+    out = tmp_path / "tool"
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "export.py"),
+                             "--model", "lotr_m", "--out", str(out), "--onnx", "--flavor",
+                             "insightface"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "data.align: five_point" in errors[0] and "--set data.align=bbox" in errors[0]
+    assert not out.exists()
 
 
 def test_cross_attention_is_the_decoders_and_matches_a_numpy_recomputation(tmp_path):
@@ -272,27 +296,24 @@ def test_opencv_refuses_a_file_it_cannot_read_in_one_line(tmp_path):
     assert "\n" not in str(info.value)
 
 
-def test_the_sidecar_is_parsed_once_with_the_documented_defaults(tmp_path):
-    """A sidecar of an older export (no schema, align, box_margin, output or precision keys)
-    loads with the defaults the sidecar module documents; a missing required key or an unknown
-    precision is one error naming the file and the key."""
-    from lotr_gluon.data.align import BOX_MARGIN, face_template
+def test_the_sidecar_reads_back_what_export_writes_and_needs_every_key(tmp_path):
+    """The file layout round-trips; a sidecar without one of the keys export writes, or with
+    an unknown precision, is one error line naming the file and the key."""
+    from lotr_gluon.data.landmarks import get_schema
     from lotr_gluon.deploy.sidecar import Sidecar, SidecarError
 
-    old = {"model": "lotr_m", "num_points": 106, "input_size": 192, "face_fraction": 0.65,
-           "flip_perm": list(range(106))}
+    net = lotr_gluon.get_model("lotr_m", input_size=64, num_layers=1)
+    written = Sidecar.of("lotr_m", net, get_schema("jd106"), 0.65, trained=False,
+                         align="five_point").to_dict()
     path = tmp_path / "lotr_m.json"
-    path.write_text(json.dumps(old))
-    meta = Sidecar.read(str(path))
-    assert (meta.schema, meta.align, meta.box_margin, meta.precision) == (
-        "jd106", "five_point", BOX_MARGIN, "float32")
-    assert meta.output.kind == "coordinates" and meta.input_name == "data"
-    np.testing.assert_allclose(meta.alignment_template, face_template(192, 0.65))
-    assert Sidecar.from_dict(meta.to_dict()).to_dict() == meta.to_dict()  # the file layout
-    path.write_text(json.dumps({k: v for k, v in old.items() if k != "input_size"}))
-    with pytest.raises(SidecarError, match=r"lotr_m.json: no 'input_size'"):
-        Sidecar.read(str(path))
-    path.write_text(json.dumps({**old, "precision": "int4"}))
+    path.write_text(json.dumps(written))
+    assert Sidecar.read(str(path)).to_dict() == written
+    for key in sorted(set(written) - {"input", "output"}):  # the two prose keys are not read
+        path.write_text(json.dumps({k: v for k, v in written.items() if k != key}))
+        with pytest.raises(SidecarError, match=rf"^\S*lotr_m.json: no '{key}'; re-export") as info:
+            Sidecar.read(str(path))
+        assert "\n" not in str(info.value)
+    path.write_text(json.dumps({**written, "precision": "int4"}))
     with pytest.raises(SidecarError, match=r"lotr_m.json: precision 'int4' is not one of"):
         Sidecar.read(str(path))
     path.write_text("{not json")

@@ -1,7 +1,8 @@
 """Check a landmark dataset: list every unusable sample and count the usable ones.
 
-Each image must open (every pixel is decoded, so truncated files are found), have its
-landmark file with the right number of finite points, and no point far outside the image.
+Each image must read as training reads it (lotr_gluon/data/image_file.py: a truncated JPEG
+or a PNG failing its CRC is damaged, and every pixel is decoded), have its landmark file with
+the right number of finite points, and no point far outside the image.
 
 Exit codes: 0 all usable (or, without --strict, at least one usable); 1 any unusable sample
 with --strict, or none usable; 2 usage.

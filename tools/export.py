@@ -6,8 +6,9 @@ landmark schema, flip permutation and alignment template that tools/predict.py n
 
 With --onnx it also writes NAME.onnx (opset 13, dynamic batch, same contract) for the
 onnxruntime backend; --flavor insightface adds NAME_insightface.onnx, which
-insightface.model_zoo.get_model() loads as a landmark_2d_106 model (train with
---set data.align=bbox for that, as insightface feeds a box-centred crop).
+insightface.model_zoo.get_model() loads as a landmark_2d_106 model: only for a 192 px run
+trained with --set data.align=bbox, as insightface feeds a box-centred crop (any other model,
+and --model's random weights, is refused with exit code 1).
 
 Examples:
   python tools/export.py --checkpoint runs/demo --out runs/demo/export --onnx
@@ -19,6 +20,9 @@ import sys
 
 from lotr_gluon.cli import parse_overrides, run_main
 from lotr_gluon.deploy.sidecar import PRECISIONS
+from lotr_gluon.runtime import configure_runtime
+
+configure_runtime()  # MXNet's OpenMP threads, before anything imports mxnet
 
 
 def main(argv=None) -> int:
@@ -30,12 +34,12 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--onnx", action="store_true", help="also write NAME.onnx (opset 13)")
     parser.add_argument("--flavor", action="append", choices=["lotr", "insightface"],
-                        help="ONNX flavor(s) with --onnx (default lotr; repeatable)")
+                        help="ONNX flavor(s) with --onnx (default lotr; repeatable); "
+                             "insightface needs a 192 px run trained with data.align: bbox")
     parser.add_argument("--precision", default="float32", choices=PRECISIONS,
                         help="int8: the backbone quantized by MXNet's oneDNN path, calibrated "
                              "on 64 crops of the run's training split (needs --checkpoint and "
-                             "its data; CPU only; no ONNX). bf16 was measured and not kept: "
-                             "4x slower at batch 1 (README, Speed)")
+                             "its data; CPU only; no ONNX; docs/deployment.md)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="with --model: constructor override (e.g. num_points=68)")
     args = parser.parse_args(argv)

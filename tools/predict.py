@@ -6,7 +6,16 @@ cropped around the box for models trained with data.align=bbox), run through the
 one batch per photo, and mapped back to the photo. Annotated images
 (NAME_landmarks.jpg), videos (NAME_landmarks.mp4) and landmarks.json (or .csv) go to --out.
 
-Exit codes: 0 ok, 1 no input could be read, 2 usage. Unreadable inputs are reported, skipped.
+Nothing finished is lost: each photo's landmarks go to --out/landmarks.jsonl as soon as it is
+done, and landmarks.json (or .csv) is written from that file at the end, with every photo the
+folder holds. Ctrl-C or SIGTERM stops between two photos, says how far it got and writes
+landmarks.json; the same command run again skips the photos already in --out and does the
+rest (--overwrite starts afresh). A video file stopped halfway is done again; a webcam
+stopped so ends, recorded.
+
+Exit codes: 0 ok, 1 no input could be read, 2 usage, 130 (Ctrl-C) or 143 (SIGTERM) stopped
+before the end. Missing, damaged (a truncated JPEG, a PNG failing its CRC) and undecodable
+inputs are reported and skipped.
 
 Examples:
   python tools/predict.py photo.jpg more_photos/ --model runs/demo/export --out runs/predict
@@ -19,8 +28,11 @@ import argparse
 import os
 import sys
 
-# Synchronous engine for inference: see lotr_gluon/deploy/backends.py for the measurement.
-os.environ.setdefault("MXNET_ENGINE_TYPE", "NaiveEngine")
+from lotr_gluon.runtime import configure_runtime
+
+# Before anything imports mxnet: OpenMP threads for the CPUs this process may use, and the
+# synchronous engine inference runs on (lotr_gluon/runtime.py).
+configure_runtime(engine="NaiveEngine")
 
 from lotr_gluon.cli import EXIT_ERROR, run_main  # noqa: E402
 from lotr_gluon.deploy.backends import AUTO, BACKENDS, DEFAULT_BACKEND  # noqa: E402
@@ -35,7 +47,9 @@ def main(argv=None) -> int:
                                                        "(tools/export.py --out)")
     parser.add_argument("--out", default="runs/predict", help="output folder")
     parser.add_argument("--csv", action="store_true", help="landmarks.csv instead of .json")
-    parser.add_argument("--json", action="store_true", help="landmarks.json (the default)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh: forget the results already in --out (by default "
+                             "the photos already there are skipped)")
     parser.add_argument("--flip", action="store_true", help="flip test-time augmentation")
     parser.add_argument("--show-index", action="store_true", help="draw point indices")
     parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=(AUTO,) + BACKENDS,
@@ -82,6 +96,7 @@ def main(argv=None) -> int:
 
     from lotr_gluon.deploy.annotate import Annotator, expand_inputs
     from lotr_gluon.deploy.predictor import Predictor
+    from lotr_gluon.stop_signals import StopSignals
 
     predictor = Predictor(args.model, detector=args.detector, backend=args.backend,
                           flip=args.flip, detector_model=args.detector_model)
@@ -94,23 +109,27 @@ def main(argv=None) -> int:
         FaceTracker(predictor, **options)  # refuse bad options before reading any video
         tracker = lambda: FaceTracker(predictor, **options)  # noqa: E731
     out_existed = os.path.isdir(args.out)
-    annotator = Annotator(predictor, args.out, show_index=args.show_index, tracker=tracker)
+    annotator = Annotator(predictor, args.out, show_index=args.show_index, tracker=tracker,
+                          overwrite=args.overwrite)
     images, videos, missing = expand_inputs(args.inputs)
     if args.video:
         videos, images = videos + images, []
     for path in missing:
         print(f"skipped {path}: no such file or folder", file=sys.stderr)
-    done = sum(annotator.image(p) for p in images)
-    done += sum(annotator.video(p, os.path.splitext(os.path.basename(p))[0]) for p in videos)
-    if source is not None:
-        label = f"webcam{source}" if isinstance(source, int) else "webcam"
-        done += annotator.video(source, label, show=not args.no_window)
-    if not done:
+    label = f"webcam{source}" if isinstance(source, int) else "webcam"
+    with StopSignals() as stop:
+        outcome = annotator.run(images, videos, live=source, live_label=label,
+                                show=not args.no_window, stop=stop.requested)
+    if not outcome.finished and not outcome.live and not outcome.stopped:
         if not out_existed and not os.listdir(args.out):
             os.rmdir(args.out)  # leave no empty output folder behind
         print("error: no input could be read", file=sys.stderr)
         return EXIT_ERROR
-    print(f"wrote {annotator.save(as_csv=args.csv)}")
+    if annotator.results:
+        print(f"wrote {annotator.save(as_csv=args.csv)}")
+    if outcome.stopped:
+        print(f"{stop.name}: {outcome.stop_line()}", file=sys.stderr)
+        return stop.exit_code
     return 0
 
 

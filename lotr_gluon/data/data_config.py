@@ -9,15 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
+from ..errors import UserError
 from .align import ALIGN_MODES, DEFAULT_FACE_FRACTION
 from .transforms import AugmentConfig
 
 SPLITS = ("train", "val", "test")  # the splits a config names (DataConfig.train, ...)
 ALIGN_SOURCES = ("ground_truth", "detector")
 MISS_POLICIES = ("ground_truth", "skip")
+DAMAGE_POLICIES = ("skip", "error")
 # Each choice of the section and the values it takes.
 CHOICES: Dict[str, Tuple[str, ...]] = {"align": ALIGN_MODES, "align_source": ALIGN_SOURCES,
-                                       "on_miss": MISS_POLICIES}
+                                       "on_miss": MISS_POLICIES, "on_damaged": DAMAGE_POLICIES}
 
 
 @dataclass
@@ -36,6 +38,11 @@ class DataConfig:
     align_source: str = "ground_truth"
     detections: Optional[str] = None  # folder of SPLIT.jsonl; default ROOT/detections
     on_miss: str = "ground_truth"
+    # A damaged photo (a truncated JPEG, a PNG failing its CRC: data/image_file.py), found
+    # before any epoch, in every split a run or an evaluation reads: left out and named in
+    # the log and the run folder's damaged.json (skip), or the run stops (error). No split
+    # keeps it: a scored grey-filled face is as wrong as a learned one.
+    on_damaged: str = "skip"
     cache_dir: Optional[str] = None  # cache aligned crops there (data/crop_cache.py)
     workers: int = 2
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -43,8 +50,10 @@ class DataConfig:
 
 def bad_choice(data: DataConfig) -> Optional[Tuple[str, str]]:
     """``("data.KEY", "data.KEY must be one of [...], got 'x'")`` for the first choice out of
-    range, else None."""
-    for key, allowed in CHOICES.items():
+    range (``format`` and :data:`CHOICES`), else None."""
+    from .formats import FORMATS  # its readers load OpenCV, which config.py must not at import
+
+    for key, allowed in {"format": tuple(sorted(FORMATS)), **CHOICES}.items():
         value = getattr(data, key)
         if value not in allowed:
             return f"data.{key}", f"data.{key} must be one of {list(allowed)}, got {value!r}"
@@ -52,7 +61,7 @@ def bad_choice(data: DataConfig) -> Optional[Tuple[str, str]]:
 
 
 def check_choices(data: DataConfig) -> None:
-    """Raise ``ValueError`` naming the first choice of ``data`` out of range."""
+    """Raise :class:`UserError` naming the first choice of ``data`` out of range."""
     problem = bad_choice(data)
     if problem:
-        raise ValueError(problem[1])
+        raise UserError(problem[1])

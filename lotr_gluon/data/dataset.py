@@ -12,12 +12,14 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 from mxnet import gluon
 
+from ..errors import UserError
 from .crop_cache import CropCache
 from .data_config import DataConfig, check_choices
 from .detections import AlignmentSummary, align_by_detections
 from .formats import FORMATS, read_image_file, scan_dataset
+from .image_file import find_damaged
 from .landmarks import get_schema
-from .samples import DatasetError, Sample, summarize_problems
+from .samples import DatasetError, Problem, Sample, summarize_problems
 from .transforms import FaceCropper
 
 Key = Union[int, Tuple[int, int]]
@@ -46,16 +48,20 @@ class LandmarkDataset(gluon.data.Dataset):
         ``image_path -> BGR uint8`` (default: decode the file; RecordIO packs bring theirs).
     alignment : AlignmentSummary, optional
         How the samples' faces are aligned (default: all from their ground truth).
+    damaged : sequence of Problem, optional
+        The damaged photos left out of ``samples`` (:func:`open_dataset`), for the record.
     """
 
     def __init__(self, samples: Sequence[Sample], cropper: FaceCropper, seed: int = 0,
                  cache_dir: Optional[str] = None,
                  read_image: Optional[Callable[[str], np.ndarray]] = None,
-                 alignment: Optional[AlignmentSummary] = None):
+                 alignment: Optional[AlignmentSummary] = None,
+                 damaged: Sequence[Problem] = ()):
         if not samples:
             raise DatasetError("dataset", "no usable samples")
         self.samples = list(samples)
         self.alignment = alignment or AlignmentSummary.ground_truth(len(samples))
+        self.damaged = list(damaged)
         self.cropper = cropper
         self.seed = seed
         self.cache = CropCache(cache_dir, self.samples, cropper) if cache_dir else None
@@ -63,6 +69,13 @@ class LandmarkDataset(gluon.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def damaged_record(self) -> dict:
+        """``{"count": n, "files": [{"path", "problem"}, ...]}``: the damaged photos left
+        out, as the run folder's ``damaged.json`` and an evaluation's ``metrics.json`` keep
+        them."""
+        return {"count": len(self.damaged),
+                "files": [{"path": p.path, "problem": p.message} for p in self.damaged]}
 
     def load_image(self, index: int) -> np.ndarray:
         return self.read_image(self.samples[index].image_path)
@@ -108,11 +121,11 @@ class EpochBatchSampler(gluon.data.Sampler):
     def __init__(self, length: int, batch_size: int, shuffle: bool, seed: int = 0,
                  drop_last: bool = False, shard: int = 0, num_shards: int = 1):
         if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+            raise UserError(f"batch_size must be at least 1, got {batch_size}")
         if not 0 <= shard < num_shards:
             raise ValueError(f"shard {shard} is not in 0..{num_shards - 1}")
         if length < num_shards:
-            raise ValueError(f"{length} samples cannot be split over {num_shards} workers")
+            raise UserError(f"{length} samples cannot be split over {num_shards} workers")
         self.total, self.shard, self.num_shards = length, shard, num_shards
         self.length, self.batch_size = length // num_shards, batch_size
         self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
@@ -173,6 +186,14 @@ def open_dataset(path: str, data: DataConfig, input_size: int, *, augment: bool 
     seed : int
         Seeds the augmentation.
 
+    Damaged photos (:mod:`.image_file`: a truncated JPEG, a PNG failing its CRC) are found
+    here, before anything reads a pixel, in every split, training or not: ``data.on_damaged``
+    ``skip`` leaves them out and names them through ``report`` (and in the dataset's
+    ``damaged``), ``error`` raises a :class:`DatasetError` naming the first. Evaluation
+    splits follow the same policy as training ones, as no score of a grey-filled face means
+    anything. RecordIO packs are not swept: their faces were read through the same check
+    when they were packed, and their reader checks each record again.
+
     ``align_source="detector"`` aligns each face from the detector's five points (and box),
     read from ``detections/SPLIT.jsonl`` beside the split (or under ``data.detections``)
     (:func:`.detections.align_by_detections`). RecordIO packs carry their detections inside.
@@ -181,6 +202,9 @@ def open_dataset(path: str, data: DataConfig, input_size: int, *, augment: bool 
     samples, problems = scan_dataset(path, data.format)
     if problems:
         report(f"{path}: " + summarize_problems(problems, len(samples)))
+    damaged: List[Problem] = []
+    if not FORMATS[data.format].packed:
+        samples, damaged = _leave_out_damaged(samples, path, data.on_damaged, report)
     if not samples:
         raise DatasetError(path, f"no usable samples in the {data.format} layout")
     on_miss = data.on_miss if training_split else "ground_truth"
@@ -195,7 +219,30 @@ def open_dataset(path: str, data: DataConfig, input_size: int, *, augment: bool 
     cropper = FaceCropper(schema, input_size, data.face_fraction,
                           data.augment if augment else None, data.align)
     return LandmarkDataset(samples, cropper, seed=seed, cache_dir=data.cache_dir,
-                           read_image=FORMATS[data.format].image_reader(), alignment=alignment)
+                           read_image=FORMATS[data.format].image_reader(), alignment=alignment,
+                           damaged=damaged)
+
+
+def _leave_out_damaged(samples: List[Sample], path: str, policy: str,
+                       report: Callable[[str], None], limit: int = 20
+                       ) -> Tuple[List[Sample], List[Problem]]:
+    """The samples whose photo is whole, and a problem per damaged photo (``policy`` skip),
+    or a DatasetError naming the first damaged photo (``policy`` error)."""
+    damaged = find_damaged(dict.fromkeys(s.image_path for s in samples))
+    if not damaged:
+        return samples, []
+    if policy == "error":
+        first = damaged[0]
+        raise DatasetError(first.path, f"{first.message}; {len(damaged)} damaged photo(s) in "
+                                       f"{path} (data.on_damaged: error): replace them, or set "
+                                       f"data.on_damaged=skip to leave them out")
+    lines = [f"{path}: {len(damaged)} damaged photo(s) left out (data.on_damaged: skip)"]
+    lines += [f"  {p}" for p in damaged[:limit]]
+    if len(damaged) > limit:
+        lines.append(f"  ... and {len(damaged) - limit} more (tools/check_dataset.py lists all)")
+    report("\n".join(lines))
+    bad = {p.path for p in damaged}
+    return [s for s in samples if s.image_path not in bad], damaged
 
 
 def _packed_alignment(samples: List[Sample], path: str, align_source: str, on_miss: str

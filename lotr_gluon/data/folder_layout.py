@@ -13,8 +13,8 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from .samples import (DatasetError, Problem, Rect, Sample, check_inside, image_size,
-                      parse_points)
+from .image_file import image_size
+from .samples import DatasetError, Problem, Rect, Sample, check_inside, parse_points
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 

@@ -4,19 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Tuple
 
-import cv2
 import numpy as np
 
+from ..errors import UserError
 from . import jd106, lapa, recordio, w300, wflw
-from .samples import DatasetError, Problem, Sample
-
-
-def read_image_file(path: str) -> np.ndarray:
-    """A photo from disk as BGR ``uint8``; DatasetError when it does not decode."""
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise DatasetError(path, "unreadable image")
-    return image
+from .image_file import read_image_file
+from .samples import Problem, Sample
 
 
 @dataclass(frozen=True)
@@ -45,5 +38,5 @@ def scan_dataset(root: str, fmt: str = "jd106", decode: bool = False
                  ) -> Tuple[List[Sample], List[Problem]]:
     """Index and validate a dataset; returns usable samples and a problem per unusable one."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown dataset format {fmt!r}; expected one of {sorted(FORMATS)}")
+        raise UserError(f"unknown dataset format {fmt!r}; expected one of {sorted(FORMATS)}")
     return FORMATS[fmt].scan(root, decode=decode)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from typing import List, Optional, Tuple
 
-import cv2
 import numpy as np
 
 from .folder_layout import FolderLayout, read_point_file
+from .image_file import read_image_file
 from .samples import DatasetError, Problem, Rect, Sample, rect_is_valid
 
 
@@ -49,11 +49,7 @@ def read_sample(root: str, name: str, num_points: int = 106
     """``(BGR image, (N, 2) landmarks, rect or None)`` for ``picture/NAME`` under ``root``."""
     image_path = os.path.join(root, LAYOUT.images, name)
     landmarks = read_landmarks(LAYOUT.point_path(root, name), num_points)
-    image = cv2.imread(image_path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise DatasetError(image_path, "image file is missing" if not os.path.isfile(image_path)
-                           else "unreadable image")
-    return image, landmarks, _rect_of(root, name)
+    return read_image_file(image_path), landmarks, _rect_of(root, name)
 
 
 def find_roots(root: str) -> List[str]:

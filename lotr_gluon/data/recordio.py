@@ -21,6 +21,7 @@ import numpy as np
 
 from ..fileio import atomic_path, atomic_write_text
 from .align import transform_points, warp
+from .image_file import decode_image
 from .samples import DatasetError, Problem, Sample
 from .transforms import FaceCropper
 
@@ -90,9 +91,12 @@ def scan(prefix: str, num_points: Optional[int] = None, decode: bool = False
             if not np.all(np.isfinite(points)):
                 problems.append(Problem(address, "non-finite landmark in the record"))
                 continue
-            if decode and cv2.imdecode(np.frombuffer(payload, np.uint8), 1) is None:
-                problems.append(Problem(address, "undecodable image in the record"))
-                continue
+            if decode:
+                try:
+                    decode_image(payload, address)
+                except DatasetError as err:
+                    problems.append(Problem.from_error(err))
+                    continue
             rect = tuple(box) if box.size == 4 and np.all(np.isfinite(box)) else None
             detected = five if five.shape == (5, 2) and np.all(np.isfinite(five)) else None
             samples.append(Sample(address, points, rect, detected))
@@ -118,7 +122,4 @@ class RecordImageReader:
         if handle not in self._open:
             self._open[handle] = mx.recordio.MXIndexedRecordIO(_paths(rec)[1], rec, "r")
         _, payload = mx.recordio.unpack(self._open[handle].read_idx(int(key)))
-        image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
-        if image is None:
-            raise DatasetError(address, "undecodable image in the record")
-        return image
+        return decode_image(payload, address)

@@ -7,13 +7,15 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import UserError
+
 Rect = Tuple[float, float, float, float]
 
 # A point more than this fraction of the image's larger side outside the image is an error.
 FAR_OUTSIDE = 0.25
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError):
     """A dataset file is missing, unreadable or malformed: ``"<path>: <problem>"``."""
 
     def __init__(self, path: str, message: str):
@@ -69,25 +71,6 @@ def _is_float(text: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def image_size(path: str, decode: bool = False) -> Tuple[int, int]:
-    """``(width, height)`` of an image file, reading only its header unless ``decode``.
-
-    ``decode=True`` decodes every pixel, which is what finds truncated files.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            size = image.size
-            if decode:
-                image.load()
-    except FileNotFoundError:
-        raise DatasetError(path, "image file is missing") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise DatasetError(path, f"unreadable or truncated image ({err})") from None
-    return size
 
 
 def check_inside(landmarks: np.ndarray, size: Tuple[int, int], where: str) -> None:

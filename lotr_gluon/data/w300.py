@@ -6,7 +6,8 @@ from typing import List, Tuple
 
 import numpy as np
 
-from .samples import DatasetError, Problem, Sample, check_inside, image_size, parse_points
+from .image_file import image_size
+from .samples import DatasetError, Problem, Sample, check_inside, parse_points
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 

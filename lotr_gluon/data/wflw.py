@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from typing import List, Optional, Tuple
 
-from .samples import DatasetError, Problem, Sample, check_inside, image_size, parse_points
+from .image_file import image_size
+from .samples import DatasetError, Problem, Sample, check_inside, parse_points
 
 NUM_POINTS = 98
 

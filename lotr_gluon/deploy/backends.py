@@ -2,12 +2,9 @@
 
 ``auto``
     the Predictor's default: ``onnxruntime`` where it can run the export (a float32 export
-    with ``NAME.onnx`` beside it, onnxruntime installed, a CPU context), else ``mxnet``. On
-    this project's 2-core CPU onnxruntime was 1.1-1.7x faster at batch 1 for the 192 px
-    LOTR-M and LOTR-M+ and 1.05-1.44x for LOTR-R+; for the 128 px demo LOTR-M the two were
-    within the machine's noise for one crop (4.8-5.9 against 4.6-6.8 ms) and onnxruntime ran
-    the tracker faster (1.9-2.5x per-frame detection's frame rate against 1.7-1.8x). See the
-    README, "Deployment" and "Speed". An int8 export runs on ``mxnet`` only.
+    with ``NAME.onnx`` beside it, onnxruntime installed, a CPU context), else ``mxnet``:
+    onnxruntime measured faster at batch 1, in batches and in the tracker
+    (docs/benchmarks.md). An int8 export runs on ``mxnet`` only.
 ``mxnet``
     the symbol/params graph, hybridized with static memory and shapes; on CPU partitioned for
     oneDNN's fused subgraphs, and under the NaiveEngine a batch of two or more crops is split
@@ -20,21 +17,26 @@
     the same ``NAME.onnx`` in OpenCV's DNN module (``cv2.dnn``): no MXNet and no onnxruntime
     in the loop, as a C++ or Python OpenCV deployment runs it.
 
-For inference on CPU, start the process with ``MXNET_ENGINE_TYPE=NaiveEngine`` (it must be
-set before mxnet is imported; tools/predict.py and tools/benchmark.py do). Measured on 2
-cores, LOTR-M, oneDNN graph: with MXNet's default threaded engine batch 1 takes 4.5 ms until
-the process has run any other input shape (a flip-TTA batch of 2, a second photo with more
-faces), and 16 ms from then on; batch 2 takes 20 ms. With the naive engine: 4.1 ms and
-6.7 ms, stable. The threaded engine's only gain, overlapping independent operations, does
-not apply to one forward pass at a time.
+A runner may be called from several threads at once and answers each call as if it were
+alone: onnxruntime's sessions are thread-safe and run side by side; MXNet's cached graphs and
+OpenCV's DNN nets are not, so their forwards take turns under a lock of the runner's own.
+Decoding heatmap and vector outputs runs outside the lock.
+
+For inference on CPU, run under MXNet's ``NaiveEngine`` (``lotr_gluon.runtime``): with the
+default threaded engine a forward slows down several times once the process has run a second
+input shape (a flip-TTA batch, a photo with more faces), and its only gain, overlapping
+independent operations, does not apply to one forward pass at a time (docs/benchmarks.md).
 """
 from __future__ import annotations
 
+import threading
+import warnings
 from typing import Callable, Optional
 
 import mxnet as mx
 import numpy as np
 
+from ..errors import UserError
 from ..gpu_support import check_gpus
 from .model_files import ExportedModel, load_symbol_block
 from .onnx_export import onnx_session, opencv_net, run_onnx, run_opencv
@@ -44,6 +46,23 @@ BACKENDS = ("mxnet", "mxnet-static", "onnxruntime", "opencv")
 AUTO = "auto"
 DEFAULT_BACKEND = AUTO
 Runner = Callable[[np.ndarray], np.ndarray]
+# Said once (Python's default warning filter) to a Python user whose process runs MXNet's
+# threaded engine, where the mxnet backend neither splits batches nor keeps its latency.
+ENGINE_ADVICE = ("the mxnet backend runs faster under MXNet's NaiveEngine, which splits a "
+                 "batch of crops over threads: call lotr_gluon.runtime.configure_runtime("
+                 "engine='NaiveEngine') before importing mxnet or lotr_gluon's models "
+                 "(tools/predict.py does), or set MXNET_ENGINE_TYPE=NaiveEngine")
+
+
+def _one_at_a_time(network: Runner) -> Runner:
+    """``network`` behind a lock of its own: a call waits until the one running returns."""
+    lock = threading.Lock()
+
+    def run(crops: np.ndarray) -> np.ndarray:
+        with lock:
+            return network(crops)
+
+    return run
 
 
 def resolve_backend(model: ExportedModel, backend: str = DEFAULT_BACKEND,
@@ -77,7 +96,7 @@ def make_runner(model: ExportedModel, backend: str = DEFAULT_BACKEND,
     """
     backend = resolve_backend(model, backend, ctx)
     if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; expected {AUTO} or one of {BACKENDS}")
+        raise UserError(f"unknown backend {backend!r}; expected {AUTO} or one of {BACKENDS}")
     if backend in ("onnxruntime", "opencv"):
         if model.onnx is None:
             raise FileNotFoundError(f"{model.symbol}: no {model.name}.onnx beside it; export "
@@ -87,17 +106,19 @@ def make_runner(model: ExportedModel, backend: str = DEFAULT_BACKEND,
             network = lambda crops: run_onnx(session, crops)  # noqa: E731
         else:
             net = opencv_net(model.onnx)
-            network = lambda crops: run_opencv(net, crops)  # noqa: E731
+            network = _one_at_a_time(lambda crops: run_opencv(net, crops))
     else:
         ctx = ctx or mx.cpu()
         if ctx.device_type == "gpu":
             check_gpus([ctx.device_id])
         load = lambda: load_symbol_block(model, ctx, onednn=backend == "mxnet")  # noqa: E731
         if ctx.device_type == "cpu" and splitting_supported():
-            network = ThreadSplitNetwork(load, ctx)
+            network = ThreadSplitNetwork(load, ctx)  # takes its calls one at a time itself
         else:
+            if ctx.device_type == "cpu":
+                warnings.warn(ENGINE_ADVICE, RuntimeWarning, stacklevel=2)
             net = load()
-            network = lambda crops: net(mx.nd.array(crops, ctx=ctx)).asnumpy()  # noqa: E731
+            network = _one_at_a_time(lambda crops: net(mx.nd.array(crops, ctx=ctx)).asnumpy())
     spec = model.sidecar.output
     if decode and spec.needs_decoding:
         return lambda crops: spec.decode(network(crops))

@@ -14,8 +14,8 @@ from mxnet import gluon
 
 from ..data.align import DEFAULT_FACE_FRACTION
 from ..data.landmarks import REGISTRY, LandmarkSchema, get_schema
+from ..errors import UserError
 from ..fileio import atomic_path, atomic_write_text
-from ..heatmap_codec import OutputSpec
 from .onnx_export import check_flavors, export_onnx
 from .quantize import calibration_crops, quantize_int8
 from .sidecar import PRECISIONS, Sidecar
@@ -26,7 +26,7 @@ def schema_with_points(num_points: int) -> LandmarkSchema:
     for name in REGISTRY.names():
         if get_schema(name).num_points == num_points:
             return get_schema(name)
-    raise ValueError(f"no landmark schema has {num_points} points; register one with "
+    raise UserError(f"no landmark schema has {num_points} points; register one with "
                      f"lotr_gluon.data.landmarks.load_schema")
 
 
@@ -49,7 +49,9 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
         Predictor cuts its crops the same way.
     onnx : sequence of str
         ONNX flavors to write as well: ``lotr`` gives ``NAME.onnx`` (what the Predictor's
-        onnxruntime backend loads), ``insightface`` gives ``NAME_insightface.onnx``.
+        onnxruntime backend loads), ``insightface`` gives ``NAME_insightface.onnx``, for a
+        192 px coordinate model with ``align="bbox"`` only (:func:`.onnx_export.check_flavors`:
+        insightface feeds it a box crop).
     precision : str
         ``float32``, or ``int8``: the backbone quantized by MXNet's oneDNN path, calibrated on
         ``calibration`` crops (:mod:`.quantize`); CPU only, no ONNX.
@@ -61,15 +63,16 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
     """
     schema = schema or schema_with_points(net.num_points)
     if schema.num_points != net.num_points:
-        raise ValueError(f"schema {schema.name} has {schema.num_points} points, the model "
+        raise UserError(f"schema {schema.name} has {schema.num_points} points, the model "
                          f"{net.num_points}")
     size = net.input_size
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
+        raise UserError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
     if precision == "int8" and (onnx or calibration is None):
-        raise ValueError("an int8 export needs calibration crops and writes no ONNX (quantize "
+        raise UserError("an int8 export needs calibration crops and writes no ONNX (quantize "
                          "ONNX with onnxruntime's own tools)")
-    check_flavors(onnx, size, OutputSpec.of(net).kind)
+    sidecar = Sidecar.of(name, net, schema, face_fraction, trained, align, precision)
+    check_flavors(onnx, sidecar)  # before anything is written
     net.hybridize(static_alloc=True, static_shape=True)
     net(mx.nd.zeros((1, 3, size, size)))  # builds the cached graph that export() writes
     os.makedirs(out_dir, exist_ok=True)
@@ -89,13 +92,13 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
                 shutil.copyfile(os.path.join(staging, os.path.basename(paths[key])), tmp)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    sidecar = Sidecar.of(name, net, schema, face_fraction, trained, align, precision)
     atomic_write_text(paths["sidecar"], json.dumps(sidecar.to_dict(), indent=2) + "\n")
     for flavor in onnx:
         key = "onnx" if flavor == "lotr" else f"onnx_{flavor}"
         suffix = "" if flavor == "lotr" else f"_{flavor}"
         paths[key] = export_onnx(paths["symbol"], paths["params"],
-                                 os.path.join(out_dir, f"{name}{suffix}.onnx"), size, flavor)
+                                 os.path.join(out_dir, f"{name}{suffix}.onnx"), sidecar,
+                                 flavor)
     return paths
 
 

@@ -29,7 +29,9 @@ from typing import Iterator, Optional, Sequence
 import mxnet as mx
 import numpy as np
 
+from ..errors import UserError
 from ..fileio import atomic_path
+from .sidecar import Sidecar
 
 OPSET = 13
 IR_VERSION = 8  # what onnx 1.14 writes for opset 13 models; onnxruntime >= 1.10 reads it
@@ -141,25 +143,32 @@ def _onnx_model_bytes(symbol_file: str, params_file: str, input_size: int, flavo
     return model.SerializeToString()
 
 
-def check_flavors(flavors: Sequence[str], input_size: int, output_kind: str = "coordinates"
-                  ) -> None:
+def check_flavors(flavors: Sequence[str], sidecar: Sidecar) -> None:
     """Refuse unknown flavors, and the insightface one for a model it would not recognise
-    (another input size) or could not use (heatmap or vector outputs)."""
+    (another input size), could not use (heatmap or vector outputs) or would feed a crop it
+    was not trained on (insightface cuts a box crop: only a ``data.align: bbox`` model has
+    learned that one)."""
     unknown = set(flavors) - set(FLAVORS)
     if unknown:
-        raise ValueError(f"unknown ONNX flavor(s) {sorted(unknown)}; expected {FLAVORS}")
+        raise UserError(f"unknown ONNX flavor(s) {sorted(unknown)}; expected {FLAVORS}")
     if "insightface" not in flavors:
         return
-    if output_kind != "coordinates":
-        raise ValueError("the insightface flavor needs a coordinate model (LOTR, CNN+FFN); "
-                         f"this one outputs {output_kind}s")
-    if input_size != INSIGHTFACE_INPUT:
-        raise ValueError(f"the insightface flavor needs a {INSIGHTFACE_INPUT}x"
+    kind, size = sidecar.output.kind, sidecar.input_size
+    if kind != "coordinates":
+        raise UserError("the insightface flavor needs a coordinate model (LOTR, CNN+FFN); "
+                         f"this one outputs {kind}s")
+    if size != INSIGHTFACE_INPUT:
+        raise UserError(f"the insightface flavor needs a {INSIGHTFACE_INPUT}x"
                          f"{INSIGHTFACE_INPUT} model (insightface recognises landmark models "
-                         f"by that input size); this one takes {input_size}")
+                         f"by that input size); this one takes {size}")
+    if sidecar.align != "bbox":
+        raise UserError(f"the insightface flavor needs a model trained on box crops: "
+                        f"insightface feeds it an upright square of 1.5x the detector box, "
+                        f"and {sidecar.model} was trained on {sidecar.align} crops "
+                        f"(data.align: {sidecar.align}); train one with --set data.align=bbox")
 
 
-def export_onnx(symbol_file: str, params_file: str, out_file: str, input_size: int,
+def export_onnx(symbol_file: str, params_file: str, out_file: str, sidecar: Sidecar,
                 flavor: str = "lotr", batch_size: Optional[int] = None) -> str:
     """Convert an exported MXNet graph to ONNX (opset 13), written atomically.
 
@@ -173,8 +182,9 @@ def export_onnx(symbol_file: str, params_file: str, out_file: str, input_size: i
         ``NAME-symbol.json`` and ``NAME-0000.params`` from :func:`export.export_symbol`.
     out_file : str
         The ``.onnx`` file to write.
-    input_size : int
-        Crop side ``S`` the graph expects.
+    sidecar : Sidecar
+        The export's sidecar: the crop side ``S`` the graph expects, and what
+        :func:`check_flavors` checks the flavor against.
     flavor : str
         ``lotr`` (our contract) or ``insightface`` (see the module docstring).
     batch_size : int, optional
@@ -186,9 +196,9 @@ def export_onnx(symbol_file: str, params_file: str, out_file: str, input_size: i
     str
         ``out_file``.
     """
-    check_flavors([flavor], input_size)
+    check_flavors([flavor], sidecar)
     _require_onnx()
-    args = json.dumps([symbol_file, params_file, input_size, flavor, batch_size])
+    args = json.dumps([symbol_file, params_file, sidecar.input_size, flavor, batch_size])
     with atomic_path(out_file) as tmp:
         script = ("import json, sys; from lotr_gluon.deploy.onnx_export import "
                   "_onnx_model_bytes as build; a = json.loads(sys.argv[1]); "
@@ -242,7 +252,7 @@ def opencv_net(path: str):
         return cv2.dnn.readNetFromONNX(path)
     except cv2.error as err:
         lines = [line for line in str(err).splitlines() if line.strip()]
-        raise ValueError(f"{path}: OpenCV {cv2.__version__} cannot load it "
+        raise UserError(f"{path}: OpenCV {cv2.__version__} cannot load it "
                          f"({lines[-1].strip() if lines else 'no message'}); re-export with "
                          f"tools/export.py --onnx") from None
 

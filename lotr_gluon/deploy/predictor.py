@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional, Tuple, Union
 
-import cv2
 import mxnet as mx
 import numpy as np
 
 from ..data.align import box_transform, estimate_transform, invert, transform_points, warp
 from ..data.detector import Face, get_detector
+from ..data.image_file import read_image_file
 from ..data.transforms import to_network_input
 from ..flip import predict_with_flip
 from .backends import DEFAULT_BACKEND, make_runner, resolve_backend
@@ -49,6 +49,18 @@ class Predictor:
         ``tools/export.py --onnx``); see :mod:`.backends`. ``self.backend`` is the one used.
     flip : bool
         Flip test-time augmentation (mirrored crops in the same batch).
+
+    Notes
+    -----
+    One Predictor may serve several threads at once (a threaded web server's workers), and
+    each call answers as it would alone. What is not thread-safe runs one call at a time,
+    under a lock of its own: the built-in detectors' networks (MTCNN's ``cv2.dnn`` nets,
+    RetinaFace) and the landmark network on the ``mxnet``, ``mxnet-static`` and ``opencv``
+    backends (MXNet's cached graphs, a ``cv2.dnn`` net). Everything else runs in parallel:
+    reading and decoding the photo, the detector's post-processing, cutting the crops,
+    the ``onnxruntime`` backend (its sessions are thread-safe), decoding heatmap outputs, the
+    flip merge and mapping the points back. A detector passed as a callable is called from
+    those threads as it is: it must be thread-safe itself (or hold a lock) to be shared.
     """
 
     def __init__(self, model_dir: str, detector: Union[str, object] = "default",
@@ -103,11 +115,11 @@ class Predictor:
         return self.cut(image, matrix), matrix
 
     def __call__(self, image: Union[str, np.ndarray]) -> List[FaceLandmarks]:
+        """The landmarks of every face in ``image`` (a BGR array, or a path read by
+        :func:`..data.image_file.read_image_file`: a missing, damaged or undecodable file
+        raises its :class:`..data.samples.DatasetError`), best detector score first."""
         if isinstance(image, str):
-            path = image
-            image = cv2.imread(path, cv2.IMREAD_COLOR)
-            if image is None:
-                raise ValueError(f"{path}: unreadable image")
+            image = read_image_file(image)
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected a BGR image (H, W, 3), got shape {image.shape}")
         faces = self.detector(image)

@@ -1,27 +1,15 @@
 """Batches of crops split over threads, each running its own copy of the exported MXNet graph.
 
-On this project's 2-core CPU, MXNet's oneDNN operators gain little from a second OpenMP
-thread, while two single-threaded forwards side by side nearly double the work done. LOTR-M at
-192 px, one process, exact same outputs:
+MXNet's oneDNN operators gain little from a second OpenMP thread, while single-threaded
+forwards side by side nearly double the work done (measured in docs/benchmarks.md). So a batch
+of two or more crops is cut into one chunk per worker thread, and each worker runs its chunk
+with (threads / chunks) OpenMP threads on a graph of its own: MXNet's cached graphs are not
+thread-safe, so none is shared. The outputs are the same to the bit. A single crop runs on the
+caller's graph with every thread. Workers and their graphs are made on the first batch that
+needs them and end with the network.
 
-============  ========================  ==========================================
-batch         one forward, 2 threads    split: a chunk a thread, 1 thread each
-============  ========================  ==========================================
-2 (a flip)    18.3 ms                   14.8 ms (1.24x)
-6 (faces)     53.4 ms                   35.6 ms (1.50x)
-32            308.9 ms                  183.8 ms (1.68x)
-============  ========================  ==========================================
-
-Fresh processes taking turns measured smaller gains on the shared machine (1.15-1.6x at 6,
-1.05-1.27x at 32, flip pairs even), and M+ at batch 8 went from 131-196 to 93-100 ms.
-
-So a batch of two or more crops is cut into one chunk per worker thread, and each worker runs
-its chunk with (threads / chunks) OpenMP threads on a graph of its own: MXNet's cached graphs
-are not thread-safe, so none is shared. A single crop runs on the caller's graph with every
-thread, as before. Workers and their graphs are made on the first batch that needs them
-(0.1-0.2 s each for LOTR-M and M+) and end with the network.
-
-Only under MXNet's NaiveEngine (which ``tools/predict.py`` and ``tools/benchmark.py`` select),
+Only under MXNet's NaiveEngine (``lotr_gluon.runtime.configure_runtime(engine="NaiveEngine")``,
+which ``tools/predict.py`` and ``tools/benchmark.py`` call),
 where a forward runs in the thread that calls it. Under the threaded engine, forwards from two
 threads would queue on the engine's own workers, and waiting for a result from a spawned
 thread is not safe there (MXNet's multi-threaded inference notes).
@@ -37,6 +25,8 @@ from typing import Callable, List, Optional, Tuple
 import mxnet as mx
 import numpy as np
 
+from ..runtime import available_cpus, naive_engine
+
 # Each worker holds a copy of the graph and its parameters (LOTR-R+: 96 MB). The cap bounds
 # that on many-core machines, where the split has not been measured.
 MAX_WORKERS = 4
@@ -44,14 +34,14 @@ _LOADING = threading.Lock()  # building graphs in two threads at once is not kno
 
 
 def thread_budget() -> int:
-    """The OpenMP threads this process may use (``OMP_NUM_THREADS``, which importing
-    lotr_gluon sets to the core count unless it is set)."""
-    return max(1, int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
+    """The OpenMP threads this process may use: ``OMP_NUM_THREADS`` (set by
+    :func:`lotr_gluon.runtime.configure_runtime` or the user), else the CPUs it may run on."""
+    return max(1, int(os.environ.get("OMP_NUM_THREADS") or available_cpus()))
 
 
 def splitting_supported() -> bool:
     """Whether forwards from several threads run side by side (MXNet's NaiveEngine)."""
-    return os.environ.get("MXNET_ENGINE_TYPE") == "NaiveEngine"
+    return naive_engine()
 
 
 def _set_openmp_threads(count: int) -> None:
@@ -107,6 +97,9 @@ class ThreadSplitNetwork:
         A CPU context.
     threads : int, optional
         The OpenMP threads to share out; :func:`thread_budget` by default.
+
+    Calls from several threads take turns: the caller's graph and the workers' queues serve
+    one batch at a time.
     """
 
     def __init__(self, load: Callable[[], mx.gluon.Block], ctx: mx.Context,
@@ -114,6 +107,7 @@ class ThreadSplitNetwork:
         self._load = load
         self._ctx = ctx
         self._threads = threads or thread_budget()
+        self._turn = threading.Lock()
         with _LOADING:
             self._net = load()
         self._workers: List[_Worker] = []
@@ -124,6 +118,10 @@ class ThreadSplitNetwork:
         return len(self._workers)
 
     def __call__(self, crops: np.ndarray) -> np.ndarray:
+        with self._turn:
+            return self._split(crops)
+
+    def _split(self, crops: np.ndarray) -> np.ndarray:
         chunks = min(len(crops), self._threads, MAX_WORKERS)
         if chunks < 2:
             return self._net(mx.nd.array(crops, ctx=self._ctx)).asnumpy()

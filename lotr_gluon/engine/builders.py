@@ -87,6 +87,7 @@ def build_dataset(data: DataConfig, split: str, input_size: int, *, augment: boo
 
     ``data.on_miss`` applies to the configured training split only: the splits that are
     scored keep every face, so that their numbers compare across alignment sources.
+    ``data.on_damaged`` applies to every split: none keeps a damaged photo.
     """
     return open_dataset(path or resolve_split(data, split), data, input_size, augment=augment,
                         training_split=split == "train" and path is None, seed=seed,
