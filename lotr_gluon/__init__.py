@@ -3,13 +3,10 @@
 Watchareeruetai et al., "LOTR: Face Landmark Localization Using Localization Transformer",
 IEEE Access, vol. 10, pp. 16530-16543, 2022 (arXiv 2109.10057).
 """
-import os
+from ._version import __version__
 
-# MXNet's CPU engine runs a single OpenMP thread unless told otherwise; this must happen before
-# mxnet is imported. A value the user already set wins.
-os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
-
-from ._version import __version__  # noqa: E402
+# Importing the package changes nothing in the process: MXNet's threads and engine are set by
+# lotr_gluon.runtime.configure_runtime, which the tools call first thing.
 
 __all__ = ["__version__", "get_model", "list_models"]
 

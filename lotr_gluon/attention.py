@@ -15,6 +15,7 @@ import mxnet as mx
 import numpy as np
 
 from .deploy.model_files import ExportedModel
+from .errors import UserError
 
 # Each decoder layer has self-attention (multiheadattention0) then cross-attention (...1).
 CROSS_ATTENTION = re.compile(r"decoderlayer(\d+)_multiheadattention1_softmax0_output$")
@@ -24,7 +25,7 @@ def cross_attention_outputs(symbol: mx.sym.Symbol) -> List[str]:
     """Names of the decoder cross-attention weights in ``symbol``, first layer first."""
     names = [n for n in symbol.get_internals().list_outputs() if CROSS_ATTENTION.search(n)]
     if not names:
-        raise ValueError("this graph has no decoder cross-attention (is it a LOTR model?)")
+        raise UserError("this graph has no decoder cross-attention (is it a LOTR model?)")
     return sorted(names, key=lambda n: int(CROSS_ATTENTION.search(n).group(1)))
 
 
@@ -44,7 +45,7 @@ def cross_attention(model: ExportedModel, crops: np.ndarray, layer: int = -1,
     try:
         chosen = names[layer]
     except IndexError:
-        raise ValueError(f"layer {layer}: the decoder has {len(names)} layers") from None
+        raise UserError(f"layer {layer}: the decoder has {len(names)} layers") from None
     internals = symbol.get_internals()
     outputs = mx.sym.Group([symbol, internals[chosen]])
     input_name = model.sidecar.input_name
@@ -57,7 +58,7 @@ def cross_attention(model: ExportedModel, crops: np.ndarray, layer: int = -1,
     attention = attention.asnumpy()  # (B, H, N, hw)
     side = int(round(math.sqrt(attention.shape[-1])))
     if side * side != attention.shape[-1]:
-        raise ValueError(f"attention over {attention.shape[-1]} tokens is not a square map")
+        raise UserError(f"attention over {attention.shape[-1]} tokens is not a square map")
     return landmarks.asnumpy(), attention.reshape(attention.shape[:3] + (side, side))
 
 

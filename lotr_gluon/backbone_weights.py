@@ -16,11 +16,13 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from .errors import UserError
+
 IMAGENET = "imagenet"
 RANDOM = "none"
 
 
-class BackboneWeightsError(ValueError):
+class BackboneWeightsError(UserError):
     """A backbone weights file is missing, cannot be fetched, or does not fit the backbone."""
 
 

@@ -5,22 +5,25 @@ import sys
 from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence
 
 from .config import parse_yaml
+from .errors import UserError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
 def run_main(main: Callable[[Optional[Sequence[str]]], Optional[int]]) -> NoReturn:
-    """Run a tool's ``main`` and exit; a user error prints one line, never a traceback.
+    """Run a tool's ``main`` and exit; a user error prints one line, a bug its traceback.
 
-    ``ValueError`` and ``OSError`` (bad arguments, bad or missing files) exit 1 with
-    ``error: <message>``; argparse usage errors exit 2; Ctrl-C exits 130.
+    A :class:`~lotr_gluon.errors.UserError` (a bad argument, file, folder or config value)
+    and an ``OSError`` (a missing or unwritable file) exit 1 with ``error: <message>``.
+    Anything else is a bug: Python prints its traceback and the exit code is 1. argparse
+    usage errors exit 2; Ctrl-C exits 130.
     """
     try:
         code = main(None)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except (ValueError, OSError) as err:
+    except (UserError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
     sys.exit(code or EXIT_OK)
@@ -32,6 +35,6 @@ def parse_overrides(items: Optional[List[str]]) -> Dict[str, Any]:
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--set expects key=value, got {item!r}")
+            raise UserError(f"--set expects key=value, got {item!r}")
         overrides[key.strip()] = parse_yaml(value)
     return overrides

@@ -24,18 +24,20 @@ import os
 import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from .data.data_config import DataConfig, bad_choice
 from .backbone_weights import IMAGENET
+from .data.data_config import DataConfig, bad_choice
+from .errors import UserError
 
 
 @dataclass
 class ModelConfig:
     name: str = "lotr_m"
-    # imagenet: gluoncv's model store (Section 4.3); none: random; or a gluoncv .params path
+    # imagenet: gluoncv's model store (Section 4.3); none: random; or a gluoncv .params path.
+    # The paper's start is the default here; get_model's own default is random weights.
     backbone_weights: Optional[str] = IMAGENET
     init_from: Optional[str] = None  # a checkpoint (run folder or .ckpt): weights only
     options: Dict[str, Any] = field(default_factory=dict)  # get_model overrides
@@ -47,6 +49,10 @@ class LossConfig:
     options: Dict[str, Any] = field(default_factory=dict)  # t, w, eps, scale
 
 
+LR_SCHEDULES = ("step", "cosine")
+SELECT_BY = ("auc", "auc_flip")
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 100
@@ -56,13 +62,12 @@ class TrainConfig:
     lr_factor: float = 0.1
     lr_schedule: str = "step"  # step: x lr_factor at lr_steps; cosine: to lr_factor * lr
     warmup_iters: int = 0  # linear warmup from 0 over this many iterations
-    optimizer: str = "lamb"
+    optimizer: str = "lamb"  # or another of optimizer_names()
     # LAMB only: parameters (by name ending) that take a plain Adam step, no trust ratio
-    # (engine/optimizer.py). With MXNet's LAMB adapting every array, the 1e-4 queries and the
-    # biases do not move and LOTR-M stays at 3.7x the mean-shape loss (README, training notes).
-    # maps_weight: the heatmap baselines' output layer, started at N(0, 0.001); under the trust
-    # ratio it grows by ~lr relative per step (heatmap-M, 400 LAMB iterations: 16.2% NME
-    # with it adapted, 5.7% excluded at 300; README).
+    # (engine/optimizer.py). Under the trust ratio an array that starts near zero (the
+    # queries, biases, norm shifts, the heatmap baselines' N(0, 0.001) output layer
+    # maps_weight) grows by at most ~lr relative per step and barely trains: measured in
+    # docs/training.md.
     lamb_exclude: List[str] = field(
         default_factory=lambda: ["bias", "gamma", "beta", "queries", "maps_weight"])
     wd: float = 0.0
@@ -84,7 +89,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A config file or override is wrong; the message names the key and where it came from."""
 
 
@@ -274,47 +279,78 @@ def _build(cls, values: Any, origins: Dict[str, str], default_where: str, prefix
     return cls(**kwargs)
 
 
-def _validate(cfg: Config, origins: Dict[str, str], default_where: str) -> None:
-    from .losses import get_loss
+_Problem = Optional[Tuple[str, str]]  # (the key at fault, "KEY must be ..., got ...")
+
+
+def _model_problem(m: ModelConfig) -> _Problem:
     from .model_zoo import list_models, model_options
 
-    where = lambda dotted: origins.get(dotted, default_where)
-    if cfg.model.name not in list_models():
-        raise ConfigError(f"{where('model.name')}: model.name {cfg.model.name!r} is not one of "
-                          f"{list_models()}")
-    allowed = model_options(cfg.model.name)
-    for key in cfg.model.options:
+    if m.name not in list_models():
+        return "model.name", f"model.name {m.name!r} is not one of {list_models()}"
+    allowed = model_options(m.name)
+    for key in m.options:
         if key not in allowed:
             close = difflib.get_close_matches(key, list(allowed), 1)
             hint = f" (did you mean model.{close[0]}?)" if close else ""
-            raise ConfigError(f"{where('model.' + key)}: unknown key model.{key}{hint}; "
-                              f"{cfg.model.name} takes name, backbone_weights, init_from and "
-                              f"{sorted(allowed)}")
+            return f"model.{key}", (f"unknown key model.{key}{hint}; {m.name} takes name, "
+                                    f"backbone_weights, init_from and {sorted(allowed)}")
+    return None
+
+
+def _loss_problem(loss: LossConfig) -> _Problem:
+    from .losses import get_loss
+
     try:
-        get_loss(cfg.loss.name, **cfg.loss.options)
+        get_loss(loss.name, **loss.options)
     except ValueError as err:
-        raise ConfigError(f"{where('loss.name')}: {err}") from None
-    problem = bad_choice(cfg.data)
-    if problem:
-        key, message = problem
-        raise ConfigError(f"{where(key)}: {message}")
-    t = cfg.train
-    if min(t.epochs, t.batch_size, t.val_every, t.checkpoint_every) < 1:
-        raise ConfigError(f"{default_where}: train.epochs, train.batch_size, train.val_every "
-                          f"and train.checkpoint_every must be at least 1")
+        return "loss.name", str(err)
+    return None
+
+
+def optimizer_names() -> List[str]:
+    """``train.optimizer``'s choices: MXNet's optimizers (``lamb`` is built as the project's
+    ``SelectiveLAMB``, engine/optimizer.py)."""
+    import mxnet as mx
+
+    return sorted(mx.optimizer.Optimizer.opt_registry)
+
+
+def _train_problem(t: TrainConfig) -> _Problem:
+    for key in ("epochs", "batch_size", "val_every", "checkpoint_every"):
+        if getattr(t, key) < 1:
+            return f"train.{key}", f"train.{key} must be at least 1, got {getattr(t, key)}"
     if not t.lr > 0:
-        raise ConfigError(f"{where('train.lr')}: train.lr must be positive, got {t.lr}")
-    if t.lr_schedule not in ("step", "cosine"):
-        raise ConfigError(f"{where('train.lr_schedule')}: train.lr_schedule must be step or "
-                          f"cosine, got {t.lr_schedule!r}")
-    if t.select_by not in ("auc", "auc_flip"):
-        raise ConfigError(f"{where('train.select_by')}: train.select_by must be auc or "
-                          f"auc_flip, got {t.select_by!r}")
+        return "train.lr", f"train.lr must be positive, got {t.lr}"
+    choices = {"lr_schedule": LR_SCHEDULES, "select_by": SELECT_BY,
+               "optimizer": optimizer_names()}
+    for key, allowed in choices.items():
+        value = getattr(t, key)
+        if value not in allowed:
+            return f"train.{key}", f"train.{key} must be one of {list(allowed)}, got {value!r}"
+    return None
 
 
-def load_config(path: str, overrides: Optional[List[str]] = None) -> Config:
-    """Load, merge, override and validate a config; raises :class:`ConfigError`."""
+def _validate(cfg: Config, origins: Dict[str, str], default_where: str) -> None:
+    """Each section checked by its own rule, the first problem raised naming its file."""
+    for check, section in ((_model_problem, cfg.model), (_loss_problem, cfg.loss),
+                           (bad_choice, cfg.data), (_train_problem, cfg.train)):
+        problem = check(section)
+        if problem:
+            key, message = problem
+            raise ConfigError(f"{origins.get(key, default_where)}: {message}")
+
+
+def load_config(path: str, overrides: Optional[List[str]] = None,
+                layers: Sequence[Tuple[str, Dict[str, Any]]] = ()) -> Config:
+    """Load, merge, override and validate a config; raises :class:`ConfigError`.
+
+    ``layers`` are ``(where, sections)`` pairs, each sections mapping written as a config file
+    is (without ``base:``), merged in order over ``path``'s chain by the same rule and before
+    ``overrides``; ``where`` names them in errors (a reproduction budget, reproduce/plan.py).
+    """
     raw, origins = load_raw(path)
+    for where, sections in layers:
+        raw = _merge(raw, sections, origins, where)
     raw = apply_overrides(raw, origins, overrides)
     cfg = _build(Config, raw, origins, os.path.normpath(path), "")
     _validate(cfg, origins, os.path.normpath(path))

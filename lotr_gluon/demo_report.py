@@ -5,6 +5,8 @@ import json
 import os
 from typing import Dict, Sequence, Tuple
 
+from .errors import UserError
+
 
 def _read_metrics(folder: str, run_dir: str) -> Dict:
     path = os.path.join(folder, "metrics.json")
@@ -13,7 +15,7 @@ def _read_metrics(folder: str, run_dir: str) -> Dict:
     with open(path, encoding="utf-8") as f:
         metrics = json.load(f)
     if "mean_shape_nme" not in metrics:
-        raise ValueError(f"{path}: no mean_shape_nme (evaluate a config split, not --data)")
+        raise UserError(f"{path}: no mean_shape_nme (evaluate a config split, not --data)")
     return metrics
 
 

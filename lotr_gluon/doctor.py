@@ -13,11 +13,22 @@ import platform
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
-from .data.detector import (INSIGHTFACE_PACKS, detector_files, installed_insightface_detectors,
-                            resolve_detector)
-from .gpu_support import (WHEEL_ARCHES, UnsupportedGPUError, check_gpus, installed_mxnet,
-                          runs_on, unsupported_message, visible_gpus)
-
+from .data.detector import (
+    INSIGHTFACE_PACKS,
+    detector_files,
+    installed_insightface_detectors,
+    resolve_detector,
+)
+from .gpu_support import (
+    WHEEL_ARCHES,
+    UnsupportedGPUError,
+    check_gpus,
+    installed_mxnet,
+    runs_on,
+    unsupported_message,
+    visible_gpus,
+)
+from .runtime import available_cpus
 
 
 @dataclass
@@ -78,16 +89,18 @@ def _gpus(report: Report, features, wheel: str, wanted: Sequence[int]) -> None:
 
 
 def _threads(report: Report) -> None:
-    threads = os.environ.get("OMP_NUM_THREADS", "unset (MXNet would use 1)")
-    report.add("cpu", f"{platform.machine()}, {os.cpu_count()} cores; OMP_NUM_THREADS "
-                      f"{threads} (import lotr_gluon sets it to the core count unless set)")
+    threads = os.environ.get("OMP_NUM_THREADS")
+    said = (f"OMP_NUM_THREADS {threads}" if threads else
+            f"OMP_NUM_THREADS unset: the tools set it to {available_cpus()} "
+            f"(lotr_gluon.runtime.configure_runtime)")
+    report.add("cpu", f"{platform.machine()}, {os.cpu_count()} cores, {available_cpus()} "
+                      f"usable by this process; {said}")
 
 
-# The instruction sets that decide the export's precisions on this CPU (README, Speed): the
-# int8 export's oneDNN kernels use VNNI's int8 dot products; avx512_bf16 would carry bf16,
-# which was measured and not kept.
+# The instruction sets that decide which precisions run fast on this CPU: the int8 export's
+# oneDNN kernels use VNNI's int8 dot products; avx512_bf16 carries bfloat16 arithmetic.
 CPU_FEATURES = (("avx512f", "AVX-512"), ("avx512_vnni", "VNNI (int8 export)"),
-                ("avx512_bf16", "avx512_bf16 (bf16: measured, not kept)"))
+                ("avx512_bf16", "avx512_bf16 (bfloat16)"))
 
 
 def cpu_features(cpuinfo: str) -> List[str]:

@@ -9,29 +9,39 @@ from typing import Dict, Optional, Sequence
 import mxnet as mx
 import numpy as np
 
-from ..config import Config, ConfigError
-from ..data.data_config import DataConfig
-from ..data.dataset import make_loader, open_dataset
-from ..data.formats import FORMATS
-from ..engine.builders import build_dataset, model_from_checkpoint, start_of
-from ..engine.evaluator import (evaluate, gluon_predictor, mean_shape_in_photo,
-                                read_per_image_nme, table2_line, write_report)
-from ..engine.linear_floor import linear_floor_nme
-from ..heatmap_codec import OutputSpec
-from ..viz import plot_ced
-from .model_files import find_exported, load_symbol_block
+from .config import Config, ConfigError
+from .data.data_config import DataConfig
+from .data.dataset import make_loader, open_dataset
+from .data.formats import FORMATS
+from .deploy.backends import DEFAULT_BACKEND, make_runner, resolve_backend
+from .deploy.model_files import find_exported
+from .engine.builders import build_dataset, model_from_checkpoint, start_of
+from .engine.evaluator import (
+    Predict,
+    evaluate,
+    gluon_predictor,
+    mean_shape_in_photo,
+    read_per_image_nme,
+    table2_line,
+    write_report,
+)
+from .engine.linear_floor import linear_floor_nme
+from .errors import UserError
+from .heatmap_codec import OutputSpec
+from .viz import plot_ced
 
 
 @dataclass(frozen=True)
 class _Subject:
-    """What is evaluated: the network, how to decode it, the faces (their cropper says the
+    """What is evaluated: crops -> landmarks (decoded), the faces (their cropper says the
     schema and the crop), and the run behind it."""
 
-    net: object
-    spec: OutputSpec
+    predict: Predict
+    input_size: int
     dataset: object
     label: str
     cfg: Optional[Config] = None  # the run's config (None for an exported model)
+    backend: Optional[str] = None  # the inference backend an exported model ran on
 
 
 def _checkpoint_subject(checkpoint: str, split: str, data: Optional[str], fmt: Optional[str],
@@ -42,20 +52,22 @@ def _checkpoint_subject(checkpoint: str, split: str, data: Optional[str], fmt: O
                                              ("detections", detections)) if value}
     data_cfg = replace(cfg.data, **changes)  # the run's config itself stays as it was trained
     dataset = build_dataset(data_cfg, split, net.input_size, path=data, report=report)
-    return _Subject(net, OutputSpec.of(net), dataset, f"{cfg.model.name} ({epochs} ep)",
-                    replace(cfg, data=data_cfg))
+    return _Subject(gluon_predictor(net, mx.cpu(), OutputSpec.of(net)), net.input_size, dataset,
+                    f"{cfg.model.name} ({epochs} ep)", replace(cfg, data=data_cfg))
 
 
 def _exported_subject(model_dir: str, data: str, fmt: Optional[str],
                       align_source: Optional[str], detections: Optional[str],
-                      report) -> _Subject:
+                      backend: str, report) -> _Subject:
     model = find_exported(model_dir)
     meta = model.sidecar
     fmt = fmt or next((k for k, v in FORMATS.items() if v.schema == meta.schema), "jd106")
     data_cfg = DataConfig(format=fmt, face_fraction=meta.face_fraction, align=meta.align,
                           align_source=align_source or "ground_truth", detections=detections)
     dataset = open_dataset(data, data_cfg, meta.input_size, report=report)
-    return _Subject(load_symbol_block(model), meta.output, dataset, model.name)
+    backend = resolve_backend(model, backend)
+    return _Subject(make_runner(model, backend), meta.input_size, dataset,
+                    f"{model.name} ({backend})", backend=backend)
 
 
 def _floors(cfg: Config, input_size: int, dataset, matrices: np.ndarray, photo_gt: np.ndarray,
@@ -79,8 +91,12 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
                    split: str = "val", data: Optional[str] = None, fmt: Optional[str] = None,
                    out_dir: str = "eval", batch_size: int = 32, compare: Sequence[str] = (),
                    report=print, align_source: Optional[str] = None,
-                   detections: Optional[str] = None, linear_floor: bool = False) -> Dict:
+                   detections: Optional[str] = None, linear_floor: bool = False,
+                   backend: str = DEFAULT_BACKEND) -> Dict:
     """Evaluate a checkpoint or an exported model; print Table-2 lines; write the report.
+
+    An exported model runs on ``backend`` (default: the Predictor's, so the score is that of
+    what serves; see :mod:`.deploy.backends`).
 
     ``align_source`` (``ground_truth`` or ``detector``, see :func:`open_dataset`) defaults to
     the run's ``data.align_source`` for a checkpoint and to ``ground_truth`` for an exported
@@ -90,29 +106,31 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
     checkpoint and one of its configured splits.
     """
     if bool(checkpoint) == bool(model_dir):
-        raise ValueError("evaluate either a checkpoint or an exported model folder")
+        raise UserError("evaluate either a checkpoint or an exported model folder")
     if model_dir and not data:
-        raise ValueError("--model needs --data: the dataset folder to evaluate")
+        raise UserError("--model needs --data: the dataset folder to evaluate")
     if linear_floor and (model_dir or data):
-        raise ValueError("--linear-floor fits on the run's training split and scores one of "
+        raise UserError("--linear-floor fits on the run's training split and scores one of "
                          "its splits: give --checkpoint without --data")
     subject = (_checkpoint_subject(checkpoint, split, data, fmt, align_source, detections,
                                    report) if checkpoint else
-               _exported_subject(model_dir, data, fmt, align_source, detections, report))
-    net, dataset, label, cfg = subject.net, subject.dataset, subject.label, subject.cfg
-    spec, schema = subject.spec, dataset.cropper.schema
-    face_fraction = dataset.cropper.face_fraction
+               _exported_subject(model_dir, data, fmt, align_source, detections, backend,
+                                 report))
+    dataset, label, cfg = subject.dataset, subject.label, subject.cfg
+    schema, face_fraction = dataset.cropper.schema, dataset.cropper.face_fraction
     loader, _ = make_loader(dataset, batch_size, shuffle=False)
-    in_crops = evaluate(gluon_predictor(net, mx.cpu(), spec), loader, schema.flip_perm,
-                        progress=True)
+    in_crops = evaluate(subject.predict, loader, schema.flip_perm, progress=True)
     matrices, photo_gt = dataset.photo_frame()
     result = in_crops.in_photo(matrices, photo_gt)  # the JD protocol: NME in the photo
     extra = {"model": label, "face_fraction": face_fraction, "frame": "photo",
-             "alignment": dataset.alignment.as_dict(), "crop_frame": in_crops.metrics()}
+             "alignment": dataset.alignment.as_dict(), "damaged": dataset.damaged_record(),
+             "crop_frame": in_crops.metrics()}
     if cfg is not None:
         extra["start"] = start_of(cfg)  # how the evaluated run's weights started
+    if subject.backend is not None:
+        extra["backend"] = subject.backend
     if cfg is not None and data is None:
-        extra.update(_floors(cfg, net.input_size, dataset, matrices, photo_gt, linear_floor,
+        extra.update(_floors(cfg, subject.input_size, dataset, matrices, photo_gt, linear_floor,
                              report))
     names = [os.path.relpath(s.image_path) for s in dataset.samples]
     out = write_report(out_dir, result, names, extra)

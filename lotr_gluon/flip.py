@@ -19,8 +19,15 @@ def flip_landmarks(landmarks: np.ndarray, width: float, flip_perm: Sequence[int]
     landmarks = np.asarray(landmarks)
     mirrored = landmarks.copy()
     mirrored[..., 0] = (width - 1) - landmarks[..., 0]
-    out = np.empty_like(mirrored)
-    out[..., list(flip_perm), :] = mirrored  # point i of the image is point perm[i] of the mirror
+    return renumber_mirrored(mirrored, flip_perm)
+
+
+def renumber_mirrored(points: np.ndarray, flip_perm: Sequence[int]) -> np.ndarray:
+    """Points ``(..., N, 2)`` already carried into a mirror image -> renumbered by the schema's
+    flip table: point ``i`` of the image is point ``flip_perm[i]`` of the mirror."""
+    points = np.asarray(points)
+    out = np.empty_like(points)
+    out[..., list(flip_perm), :] = points
     return out
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from .errors import UserError
+
 Capability = Tuple[int, int]
 
 # Compute capabilities each wheel carries kernels for (no PTX). Source: MXNet's
@@ -26,7 +28,7 @@ WHEEL_ARCHES: Dict[str, Tuple[Capability, ...]] = {
 _CU_ATTRIBUTE_MAJOR, _CU_ATTRIBUTE_MINOR = 75, 76  # CUdevice_attribute values
 
 
-class UnsupportedGPUError(ValueError):
+class UnsupportedGPUError(UserError):
     """A requested GPU that the installed MXNet wheel has no kernels for."""
 
 

@@ -138,7 +138,7 @@ class OutputSpec:
     kind: str = "coordinates"
     stride: float = 1.0
     sigma: float = 1.0
-    theta: float = 0.0  # vectors: the quasi-Gaussian lift (0 in exports made before it)
+    theta: float = 0.0  # vectors: the quasi-Gaussian lift (0 for plain Gaussians)
 
     def __post_init__(self):
         if self.kind not in KINDS:

@@ -14,12 +14,19 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Dict, Type
+from typing import Any, Dict, Tuple, Type
 
+import numpy as np
 from mxnet.gluon import HybridBlock
 
-from .heatmap_codec import (DEFAULT_SIGMA, DEFAULT_THETA, HEATMAP_STRIDE,
-                            QUASI_GAUSSIAN_CUTOFF, to_cells)
+from .errors import UserError
+from .heatmap_codec import (
+    DEFAULT_SIGMA,
+    DEFAULT_THETA,
+    HEATMAP_STRIDE,
+    QUASI_GAUSSIAN_CUTOFF,
+    to_cells,
+)
 
 
 class LandmarkLoss(HybridBlock):
@@ -36,7 +43,7 @@ class LandmarkLoss(HybridBlock):
     def __init__(self, scale: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         if not scale > 0:
-            raise ValueError(f"loss scale must be positive, got {scale}")
+            raise UserError(f"loss scale must be positive, got {scale}")
         self.scale = float(scale)
 
     def elementwise(self, F, x):
@@ -80,7 +87,7 @@ class WingLoss(LandmarkLoss):
     def __init__(self, w: float = 10.0, eps: float = 2.0, scale: float = 1.0, **kwargs):
         super().__init__(scale, **kwargs)
         if not (w > 0 and eps > 0):
-            raise ValueError(f"wing needs w > 0 and eps > 0, got w={w}, eps={eps}")
+            raise UserError(f"wing needs w > 0 and eps > 0, got w={w}, eps={eps}")
         self.w, self.eps = float(w), float(eps)
         self.c = self.w - self.w * math.log1p(self.w / self.eps)
 
@@ -107,7 +114,7 @@ class SmoothWingLoss(LandmarkLoss):
                  **kwargs):
         super().__init__(scale, **kwargs)
         if not (0 < t < w and eps > 0):
-            raise ValueError(f"smooth_wing needs 0 < t < w and eps > 0, got t={t}, w={w}, "
+            raise UserError(f"smooth_wing needs 0 < t < w and eps > 0, got t={t}, w={w}, "
                              f"eps={eps}")
         self.t, self.w, self.eps = float(t), float(w), float(eps)
         self.s = (self.w + self.eps) / (2 * self.t * (self.eps + self.t))
@@ -170,7 +177,7 @@ class VectorMSELoss(HeatmapMSELoss):
                  theta: float = DEFAULT_THETA, **kwargs):
         super().__init__(sigma, stride, **kwargs)
         if theta < 0:
-            raise ValueError(f"vector_mse needs theta >= 0, got {theta}")
+            raise UserError(f"vector_mse needs theta >= 0, got {theta}")
         self.theta = float(theta)
 
     def _gaussian(self, F, grid, centre):
@@ -207,12 +214,27 @@ def get_loss(name: str, **params: Any) -> LandmarkLoss:
     are errors that list the accepted ones.
     """
     if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)}")
+        raise UserError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)}")
     cls = LOSSES[name]
     accepted = {k for c in cls.__mro__ if c is not HybridBlock and issubclass(c, LandmarkLoss)
                 for k in inspect.signature(c.__init__).parameters
                 if k not in ("self", "kwargs")}
     unknown = sorted(set(params) - accepted)
     if unknown:
-        raise ValueError(f"loss {name!r} does not take {unknown}; it takes {sorted(accepted)}")
+        raise UserError(f"loss {name!r} does not take {unknown}; it takes {sorted(accepted)}")
     return cls(**params)
+
+
+def loss_and_gradient(name: str, x: np.ndarray, **params: Any) -> Tuple[np.ndarray, np.ndarray]:
+    """Elementwise ``g(x)`` and ``g'(x)`` of a registered loss, by autograd in float64 (what
+    the paper's Figure 2 draws)."""
+    import mxnet as mx
+    from mxnet import autograd
+
+    loss = get_loss(name, **params)
+    arr = mx.nd.array(x, dtype="float64")
+    arr.attach_grad()
+    with autograd.record():
+        y = loss.elementwise(mx.nd, arr)
+    y.backward()
+    return y.asnumpy(), arr.grad.asnumpy()

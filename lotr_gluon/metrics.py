@@ -12,6 +12,8 @@ from typing import Optional, Protocol, Tuple
 
 import numpy as np
 
+from .errors import UserError
+
 
 class EyeSchema(Protocol):
     """What the eye-based normalisers need of a landmark schema (``data.landmarks.
@@ -38,9 +40,9 @@ def normaliser(gt: np.ndarray, norm: str = "bbox",
         extent = gt.max(axis=1) - gt.min(axis=1)  # (M, 2) box width and height
         return np.sqrt(extent[:, 0] * extent[:, 1])
     if norm not in NORMALISATIONS:
-        raise ValueError(f"unknown NME normalisation {norm!r}; expected one of {NORMALISATIONS}")
+        raise UserError(f"unknown NME normalisation {norm!r}; expected one of {NORMALISATIONS}")
     if schema is None:
-        raise ValueError(f"NME normalisation {norm!r} needs the landmark schema")
+        raise UserError(f"NME normalisation {norm!r} needs the landmark schema")
     if norm == "inter_ocular":
         left, right = schema.outer_eye_corners
         return np.linalg.norm(gt[:, left] - gt[:, right], axis=-1)
@@ -62,7 +64,7 @@ def nme(pred: np.ndarray, gt: np.ndarray, norm: str = "bbox",
         pred, gt = pred[None], gt[None]
     d = normaliser(gt, norm, schema)
     if np.any(d <= 0):
-        raise ValueError(f"degenerate ground truth: {norm} normaliser is 0 for image(s) "
+        raise UserError(f"degenerate ground truth: {norm} normaliser is 0 for image(s) "
                          f"{np.flatnonzero(d <= 0).tolist()[:10]}")
     return np.linalg.norm(pred - gt, axis=-1).mean(axis=1) / d
 
@@ -95,7 +97,7 @@ def ced(nmes: np.ndarray, threshold: float = FAILURE_THRESHOLD,
 def _check_nmes(nmes: np.ndarray) -> np.ndarray:
     nmes = np.asarray(nmes, dtype=np.float64).ravel()
     if nmes.size == 0:
-        raise ValueError("no NME values: the evaluation set is empty")
+        raise UserError("no NME values: the evaluation set is empty")
     return nmes
 
 

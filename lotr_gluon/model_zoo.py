@@ -7,8 +7,9 @@ from typing import Any, Dict, List, Optional, Tuple, Type, Union
 import mxnet as mx
 from mxnet.gluon import HybridBlock
 
-from .models import CNNFFN, LOTR, HeatmapNet
 from .backbone_weights import resolve_backbone_weights
+from .errors import UserError
+from .models import CNNFFN, LOTR, HeatmapNet
 from .models.initializers import he_normal
 
 # name -> (class, the keyword arguments that make it that variant). Defaults live in the class
@@ -24,6 +25,10 @@ _MODELS: Dict[str, Tuple[Type[HybridBlock], Dict[str, Any]]] = {
     "heatmap_m_vec": (HeatmapNet, dict(backbone="mobilenetv2_1.0", width=88, vector=True)),
     "heatmap_r_vec": (HeatmapNet, dict(backbone="resnet50_v1b", width=96, vector=True)),
 }
+
+# The families of the paper's networks: LOTR (Table 1) and the baselines it is compared with
+# (Section 4.6). A registered model's family is its class.
+FAMILIES: Dict[str, Type[HybridBlock]] = {"lotr": LOTR, "cnn_ffn": CNNFFN, "heatmap": HeatmapNet}
 
 # He initialisation (variance 2 / fan_in) for conv and dense weights; biases, BatchNorm and
 # LayerNorm get the Initializer's defaults (0 and 1); the landmark queries carry their own
@@ -41,6 +46,13 @@ def list_models() -> List[str]:
     return sorted(_MODELS)
 
 
+def models_of(family: str) -> Tuple[str, ...]:
+    """The registered models of ``family`` (a key of :data:`FAMILIES`), in the paper's order."""
+    if family not in FAMILIES:
+        raise UserError(f"unknown model family {family!r}; expected one of {sorted(FAMILIES)}")
+    return tuple(name for name, (cls, _) in _MODELS.items() if cls is FAMILIES[family])
+
+
 def model_options(name: str) -> Dict[str, Any]:
     """The keyword arguments (with defaults) that ``name`` accepts as overrides."""
     cls, fixed = _lookup(name)
@@ -52,7 +64,7 @@ def model_options(name: str) -> Dict[str, Any]:
 
 def _lookup(name: str) -> Tuple[Type[HybridBlock], Dict[str, Any]]:
     if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; expected one of {list_models()}")
+        raise UserError(f"unknown model {name!r}; expected one of {list_models()}")
     return _MODELS[name]
 
 
@@ -64,14 +76,15 @@ def get_model(name: str, ctx: Union[None, mx.Context, List[mx.Context]] = None,
     Parameters
     ----------
     name : str
-        One of :func:`list_models`: ``lotr_m``, ``lotr_m+``, ``lotr_r+``, ``cnn_ffn_m``,
-        ``cnn_ffn_r``, ``heatmap_m``, ``heatmap_r``, ``heatmap_m_vec``, ``heatmap_r_vec``.
+        One of :func:`list_models` (the families of :data:`FAMILIES`, :func:`models_of`).
     ctx : mxnet.Context or list of them, optional
         Where to initialise the parameters (default CPU).
     backbone_weights : str, optional
         ``imagenet`` (gluoncv's model store, fetched by gluoncv when missing and online),
         ``none`` / None (random initialisation, the default), or a gluoncv ``.params`` path;
-        see :mod:`lotr_gluon.backbone_weights`.
+        see :mod:`lotr_gluon.backbone_weights`. A config's ``model.backbone_weights``
+        defaults to ``imagenet`` instead (the paper's start, ``config.ModelConfig``), and
+        training passes the config's value here.
     initialize : bool
         Initialise parameters (He for weights, N(0, 1e-4) for landmark queries).
     bn_devices : int
@@ -90,7 +103,7 @@ def get_model(name: str, ctx: Union[None, mx.Context, List[mx.Context]] = None,
     allowed = model_options(name)
     unknown = sorted(set(overrides) - set(allowed))
     if unknown:
-        raise ValueError(f"model {name!r} does not take {unknown}; it takes {sorted(allowed)}")
+        raise UserError(f"model {name!r} does not take {unknown}; it takes {sorted(allowed)}")
     net = cls(**fixed, **overrides, bn_devices=bn_devices)
     net.model_name = name
     weights_file = resolve_backbone_weights(backbone_weights, net.backbone.spec.store_name)

@@ -6,12 +6,13 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from ..viz import draw_landmarks, save_image
-from .dataset import item_rng
-from .detector import GroundTruthDetector, get_detector
-from .formats import FORMATS, scan_dataset
-from .landmarks import get_schema
-from .transforms import AugmentConfig, FaceCropper, from_network_input
+from .data.dataset import item_rng
+from .data.detector import GroundTruthDetector, get_detector
+from .data.formats import FORMATS, scan_dataset
+from .data.landmarks import get_schema
+from .data.transforms import AugmentConfig, FaceCropper, from_network_input
+from .errors import UserError
+from .viz import draw_landmarks, save_image
 
 
 def _tile(image: np.ndarray, side: int) -> np.ndarray:
@@ -38,7 +39,7 @@ def draw_pipeline(root: str, out: str, fmt: str = "jd106", num: int = 4, augment
     """Write the stage-by-stage figure for the first ``num`` samples; returns the rows drawn."""
     samples, _ = scan_dataset(root, fmt)
     if not samples:
-        raise ValueError(f"{root}: no usable samples to draw")
+        raise UserError(f"{root}: no usable samples to draw")
     schema = get_schema(FORMATS[fmt].schema)
     plain = FaceCropper(schema, side)
     augment = FaceCropper(schema, side, augment=AugmentConfig())
@@ -64,6 +65,6 @@ def draw_pipeline(root: str, out: str, fmt: str = "jd106", num: int = 4, augment
             tiles.append(draw_landmarks(from_network_input(crop), points, schema.polylines))
         rows.append(np.concatenate(tiles, axis=1))
     if not rows:
-        raise ValueError(f"{root}: none of the first {num} images could be read")
+        raise UserError(f"{root}: none of the first {num} images could be read")
     save_image(out, np.concatenate(rows, axis=0))
     return len(rows)

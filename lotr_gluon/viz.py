@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import os
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from .errors import UserError
 from .fileio import atomic_path
 
 
@@ -31,42 +32,32 @@ def save_image(path: str, image: np.ndarray) -> None:
     ext = "." + path.rsplit(".", 1)[-1] if "." in os.path.basename(path) else ".png"
     ok, buf = cv2.imencode(ext, image)
     if not ok:
-        raise ValueError(f"cannot write {path}: unsupported image type {ext}")
+        raise UserError(f"cannot write {path}: unsupported image type {ext}")
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             f.write(buf.tobytes())
 
 
-def loss_and_gradient(name: str, x: np.ndarray, **params) -> Tuple[np.ndarray, np.ndarray]:
-    """Elementwise ``g(x)`` and ``g'(x)`` of a registered loss, by autograd in float64."""
-    import mxnet as mx
-    from mxnet import autograd
-
-    from .losses import get_loss
-
-    loss = get_loss(name, **params)
-    arr = mx.nd.array(x, dtype="float64")
-    arr.attach_grad()
-    with autograd.record():
-        y = loss.elementwise(mx.nd, arr)
-    y.backward()
-    return y.asnumpy(), arr.grad.asnumpy()
+LossCurve = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray]]
 
 
-def plot_figure2(path: str, w: float = 10.0, eps: float = 2.0, t: float = 0.01) -> None:
-    """Redraw the paper's Figure 2: Wing vs smooth-Wing, loss (top) and gradient (bottom),
-    globally (left), around the outer threshold ``w`` (middle) and around 0 (right)."""
+def plot_figure2(path: str, curves: Dict[str, LossCurve], w: float = 10.0, eps: float = 2.0,
+                 t: float = 0.01) -> None:
+    """Redraw the paper's Figure 2: loss (top) and gradient (bottom) of each curve, globally
+    (left), around the outer threshold ``w`` (middle) and around 0 (right).
+
+    ``curves`` maps a label to ``x -> (g(x), g'(x))`` (``lotr_gluon.losses.loss_and_gradient``
+    with the loss's thresholds); the last one is drawn solid, the others dashed.
+    """
     plt = _pyplot()
     windows = [(-2.5 * w, 2.5 * w), (w - 0.5, w + 0.5), (-4 * t, 4 * t)]
     titles = ["global", f"at w = {w:g}", "at x = 0"]
-    curves = {"Wing": ("wing", dict(w=w, eps=eps)),
-              "smooth-Wing": ("smooth_wing", dict(t=t, w=w, eps=eps))}
     fig, axes = plt.subplots(2, 3, figsize=(13, 6.5))
     for col, ((lo, hi), title) in enumerate(zip(windows, titles)):
         x = np.linspace(lo, hi, 4001)
-        for label, (name, params) in curves.items():
-            value, grad = loss_and_gradient(name, x, **params)
-            style = "-" if name == "smooth_wing" else "--"
+        for i, (label, curve) in enumerate(curves.items()):
+            value, grad = curve(x)
+            style = "-" if i == len(curves) - 1 else "--"
             axes[0, col].plot(x, value, style, label=label)
             axes[1, col].plot(x, grad, style, label=label)
         axes[0, col].set_title(f"loss, {title}")
@@ -145,7 +136,7 @@ def plot_training_curves(log_paths: Union[str, Sequence[str]], path: str,
         with open(log_path, encoding="utf-8") as f:
             records = [json.loads(line) for line in f if line.strip()]
         if not records:
-            raise ValueError(f"{log_path}: no epochs logged yet")
+            raise UserError(f"{log_path}: no epochs logged yet")
         if "iteration" not in records[0]:
             x_label = "epoch"
         x = lambda r: r.get("iteration", r["epoch"])  # noqa: E731

@@ -4,16 +4,16 @@ import os
 # workspaces than the default: MXNet keeps one pool of them for all CPU contexts
 # (MXNET_CPU_TEMP_COPY, default 4, handed out in turn), so device 1's op can wait for the
 # workspace device 0's SyncBatchNorm backward holds while that one waits at the barrier for
-# device 1: a deadlock in about 1 run of 6 (measured). With engine.CPU_TEMP_COPIES (1024, more
-# than a step asks for) none is shared: 39 of 39 runs clean. But each copy keeps memory, and a
-# whole test session with it grew past what a fork may commit (ENOMEM in a later test). So the tests
-# marked multi_device run in a process of their own, started by
+# device 1: a deadlock in about 1 run of 6 (measured). With CPU_TEMP_COPIES (more than a step
+# of LOTR-M on two devices asks for) none is shared: 39 of 39 runs clean. But each copy keeps
+# memory (4096 grew the test process to 25 GB of address space), and a whole test session with
+# 1024 grew past what a fork may commit (ENOMEM in a later test). So the tests marked
+# multi_device run in a process of their own, started by
 # test_engine.py::test_multi_device_tests_run_in_their_own_process with LOTR_MULTI_DEVICE=1;
 # the setting must be made before MXNet is imported. GPUs have a pool each.
+CPU_TEMP_COPIES = 1024
 MULTI_DEVICE_PROCESS = os.environ.get("LOTR_MULTI_DEVICE") == "1"
 if MULTI_DEVICE_PROCESS:
-    from lotr_gluon.engine import CPU_TEMP_COPIES  # does not import MXNet
-
     os.environ.setdefault("MXNET_CPU_TEMP_COPY", str(CPU_TEMP_COPIES))
 
 import mxnet as mx  # noqa: E402

@@ -20,25 +20,41 @@ def _write(path, text):
 @pytest.mark.parametrize("path", sorted(
     p for p in glob.glob(os.path.join(EXPERIMENTS, "**", "*.yaml"), recursive=True)
     if not p.endswith("paper_results.yaml")
-    and os.sep + "budgets" + os.sep not in p))  # budgets are override sets (test_reproduce)
+    and os.sep + "budgets" + os.sep not in p))  # budgets are layers over them (below)
 def test_every_experiment_loads(path):
     cfg = load_config(path)
     assert cfg.train.epochs >= 1
 
 
-def test_paper_recipe():
-    cfg = load_config(os.path.join(EXPERIMENTS, "lotr_r+.yaml"))
-    assert cfg.model.name == "lotr_r+"
-    assert (cfg.train.optimizer, cfg.train.lr, cfg.train.batch_size) == ("lamb", 1e-3, 32)
-    assert (cfg.train.epochs, cfg.train.lr_steps, cfg.train.lr_factor) == (100, [50, 75], 0.1)
-    assert cfg.loss.name == "smooth_wing"
-    assert cfg.loss.options == {"t": 0.01, "w": 10.0, "eps": 2.0}
+def test_a_base_chain_resolves_key_by_key_with_the_nearest_file_winning(tmp_path):
+    """Three files, the child in a folder of its own (``base:`` is relative to the file that
+    names it): sections merge key by key at every depth, a list is replaced whole, and a key
+    no file gives keeps the dataclass default. The expectation is written from the defaults."""
+    from lotr_gluon.config import Config, LossConfig, ModelConfig, TrainConfig
+    from lotr_gluon.data.data_config import DataConfig
+    from lotr_gluon.data.transforms import AugmentConfig
+
+    _write(tmp_path / "grand.yaml", "model:\n  name: lotr_m\n  num_layers: 3\n"
+                                    "loss:\n  name: smooth_wing\n  t: 0.02\n"
+                                    "train:\n  epochs: 10\n  lr_steps: [5, 8]\n"
+                                    "data:\n  augment:\n    rotation: 10.0\n    flip: 0.0\n")
+    _write(tmp_path / "parent.yaml", "base: grand.yaml\ntrain:\n  lr_steps: [7]\n"
+                                     "data:\n  augment:\n    scale: 0.2\n")
+    (tmp_path / "sub").mkdir()
+    child = _write(tmp_path / "sub" / "child.yaml", "base: ../parent.yaml\n"
+                                                    "model:\n  dropout: 0.2\n"
+                                                    "train:\n  epochs: 4\n")
+    expected = Config(model=ModelConfig(name="lotr_m", options={"num_layers": 3, "dropout": 0.2}),
+                      loss=LossConfig(name="smooth_wing", options={"t": 0.02}),
+                      train=TrainConfig(epochs=4, lr_steps=[7]),
+                      data=DataConfig(augment=AugmentConfig(rotation=10.0, flip=0.0, scale=0.2)))
+    assert load_config(child) == expected
 
 
 def test_every_paper_experiment_starts_from_imagenet_and_the_cpu_recipes_do_not():
     """Section 4.3: both backbones are ImageNet-pretrained. The demo and the mini budget
     start from random weights, and say so."""
-    import yaml
+    from lotr_gluon.reproduce.plan import load_budget
 
     papers = [p for p in glob.glob(os.path.join(EXPERIMENTS, "**", "*.yaml"), recursive=True)
               if os.path.basename(os.path.dirname(p)) != "budgets"
@@ -48,8 +64,19 @@ def test_every_paper_experiment_starts_from_imagenet_and_the_cpu_recipes_do_not(
         assert load_config(paper).model.backbone_weights == "imagenet", paper
     demo = load_config(os.path.join(EXPERIMENTS, "demo_synthetic.yaml"))
     assert demo.model.backbone_weights == "none"
-    with open(os.path.join(EXPERIMENTS, "budgets", "mini.yaml"), encoding="utf-8") as f:
-        assert yaml.safe_load(f)["overrides"]["model.backbone_weights"] == "none"
+    mini = load_budget("mini").layer
+    assert load_config(papers[0], layers=[mini]).model.backbone_weights == "none"
+
+
+def test_a_budget_is_a_layer_merged_by_the_rule_of_the_files(tmp_path):
+    """A budget's sections merge into the experiment's key by key (data.workers from the
+    budget, data.align_source from the file), ahead of --set, and name themselves in errors."""
+    path = os.path.join(EXPERIMENTS, "lotr_m.yaml")
+    layer = ("budget.yaml", {"data": {"workers": 1}, "train": {"epochs": 8}})
+    cfg = load_config(path, ["train.epochs=2"], layers=[layer])
+    assert (cfg.data.workers, cfg.data.align_source, cfg.train.epochs) == (1, "detector", 2)
+    with pytest.raises(ConfigError, match=r"budget.yaml: unknown key train.epoch \(did you"):
+        load_config(path, layers=[("budget.yaml", {"train": {"epoch": 8}})])
 
 
 def test_naming_another_model_keeps_how_the_run_starts():
@@ -157,3 +184,21 @@ def test_exponent_numbers_without_a_dot_are_numbers(tmp_path):
     assert cfg.train.lr == 0.001 and cfg.train.wd == 0.00005 and cfg.train.lr_factor == 0.2
     assert parse_overrides(["dropout=1e-1", "name=e5", "tag=1e"]) == {
         "dropout": 0.1, "name": "e5", "tag": "1e"}
+
+
+@pytest.mark.parametrize("item, message", [
+    ("train.optimizer=adamw", r"train.optimizer must be one of \[.*'adam', .*'lamb', .*\], "
+                              r"got 'adamw'"),
+    ("train.lr_schedule=poly", r"train.lr_schedule must be one of \['step', 'cosine'\], "
+                               r"got 'poly'"),
+    ("train.val_every=0", r"train.val_every must be at least 1, got 0"),
+    ("data.format=jd", r"data.format must be one of \[.*'jd106', .*\], got 'jd'"),
+    ("data.on_miss=drop", r"data.on_miss must be one of \['ground_truth', 'skip'\], "
+                          r"got 'drop'"),
+])
+def test_each_section_is_checked_when_the_config_loads(item, message):
+    """A value out of range stops the load (before any optimizer or dataset is built) with one
+    line naming where it came from, the key and what it takes."""
+    with pytest.raises(ConfigError, match="^--set: " + message) as info:
+        load_config(os.path.join(EXPERIMENTS, "lotr_m.yaml"), [item])
+    assert "\n" not in str(info.value)

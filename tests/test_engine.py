@@ -211,6 +211,16 @@ def test_sync_batchnorm_over_two_halves_equals_one_device_with_the_whole_batch(s
     value.backward()
     expected = {name: (theirs[name].grad() if param.grad_req != "null" else
                        theirs[name].data()).asnumpy() for name, param in ours.items()}
+    # The reference's own float32 noise: the same batch in another order (BatchNorm and the
+    # summed loss do not depend on it) rounds differently. Through 52 normalisations some
+    # gradients that nearly cancel (a few BatchNorm shifts) move by tens of percent that way
+    # on AVX2 kernels, the first convolution's by about 5%.
+    order = mx.nd.array(np.random.RandomState(0).permutation(images.shape[0]))
+    with autograd.record():
+        value = loss(reference(images.take(order)), targets.take(order))
+    value.backward()
+    noise = {name: np.linalg.norm(theirs[name].grad().asnumpy() - expected[name])
+             for name, param in ours.items() if param.grad_req != "null"}
     # Gradients that are zero but for round-off (e.g. attention key biases) are judged
     # against the typical gradient's size rather than their own.
     typical = np.median([np.linalg.norm(v) for v in expected.values()])
@@ -218,11 +228,12 @@ def test_sync_batchnorm_over_two_halves_equals_one_device_with_the_whole_batch(s
     for name, param in sorted(ours.items()):
         values = param.list_grad() if param.grad_req != "null" else param.list_data()
         for got in values:  # gradients, and the BatchNorm running statistics
-            # SyncBatchNorm's E[x^2] - E[x]^2 and BatchNorm's two passes round differently;
-            # through 52 normalisations that is 0.15% of a gradient's norm, 0.7% at most
-            # (measured); normalising each half on its own device is off by 135% (first conv).
+            # SyncBatchNorm's E[x^2] - E[x]^2 and BatchNorm's two passes round differently:
+            # within twice the reference's own noise and 2% of the norm; normalising each half
+            # on its own device instead is off by 135% (the first convolution).
             error = np.linalg.norm(got.asnumpy() - expected[name])
-            assert error <= 2e-2 * np.linalg.norm(expected[name]) + 1e-4 * typical, name
+            bar = 2e-2 * np.linalg.norm(expected[name]) + 2 * noise.get(name, 0.0)
+            assert error <= bar + 1e-4 * typical, name
         compared += name.endswith("running_mean") or name.endswith("running_var")
     assert compared == 2 * 52
 
@@ -235,14 +246,15 @@ def _blocks(block):
 
 def test_kvstore_names_are_checked_and_dist_needs_the_launcher(monkeypatch):
     from lotr_gluon.config import ConfigError
-    from lotr_gluon.engine.trainer import open_kvstore
+    from lotr_gluon.engine.workers import Worker, open_worker
 
     monkeypatch.delenv("DMLC_ROLE", raising=False)
     with pytest.raises(ConfigError, match="unknown kvstore"):
-        open_kvstore("dist_async")
+        open_worker("dist_async")
     with pytest.raises(ConfigError, match="tools/launch.py"):
-        open_kvstore("dist_sync")
-    assert open_kvstore("device") == ("device", 0, 1)
+        open_worker("dist_sync")
+    alone = open_worker("device")
+    assert alone == Worker("device", 0, 1) and alone.is_chief and not alone.distributed
 
 
 class _NaNLoss(mx.gluon.HybridBlock):
@@ -481,19 +493,6 @@ def test_a_failing_device_thread_does_not_hang_the_step():
     assert _in_threads(lambda a, b: a + b, [(1, 2), (3, 4)]) == [3, 7]
 
 
-def test_sync_batchnorm_over_cpu_contexts_needs_enough_workspaces(monkeypatch):
-    """With MXNet's default 4 CPU workspaces two CPU devices can deadlock (about 1 run in 6,
-    measured): refused with the setting to use, before any step."""
-    from lotr_gluon.config import ConfigError
-    from lotr_gluon.engine.trainer import _check_cpu_workspaces
-
-    monkeypatch.setenv("MXNET_CPU_TEMP_COPY", "4")
-    with pytest.raises(ConfigError, match="MXNET_CPU_TEMP_COPY=1024"):
-        _check_cpu_workspaces([mx.cpu(0), mx.cpu(1)])
-    _check_cpu_workspaces([mx.cpu(0)])  # one device: nothing shared
-    _check_cpu_workspaces([mx.gpu(0), mx.gpu(1)])  # each GPU has its own pool
-
-
 def test_int8_export_runs_the_backbone_in_int8_and_keeps_the_landmarks(trained, tmp_path):
     """tools/export.py --precision int8: the backbone's convolutions quantized (all but the
     first), calibrated on the run's training crops; its landmarks against the float32
@@ -538,3 +537,34 @@ def test_multi_device_tests_run_in_their_own_process():
         timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "2 passed" in result.stdout, result.stdout[-2000:]
+
+
+_BROKEN_TRAINING = """
+import runpy, sys
+import numpy as np
+from lotr_gluon.runtime import configure_runtime
+configure_runtime()
+from lotr_gluon.engine import trainer
+
+def broken(self, images, targets):  # a bug deep in training, not the user's fault
+    return np.zeros(2) + np.zeros(3)
+
+trainer.Trainer._loss_and_backward = broken
+sys.argv = ["tools/train.py"] + sys.argv[1:]
+runpy.run_path("tools/train.py", run_name="__main__")
+"""
+
+
+def test_a_bug_in_training_shows_its_traceback_and_a_bad_value_one_line(synth, tmp_path):
+    args = ["--config", os.path.join(ROOT, "experiments", "lotr_m.yaml"), "--no-progress",
+            "--out", str(tmp_path / "run")] + [a for s in TINY + [f"data.root={synth}"]
+                                               for a in ("--set", s)]
+    bug = subprocess.run([sys.executable, "-c", _BROKEN_TRAINING, *args], capture_output=True,
+                         text=True, timeout=600, cwd=ROOT)
+    assert bug.returncode == 1
+    assert "Traceback (most recent call last)" in bug.stderr
+    assert "in broken" in bug.stderr and "could not be broadcast" in bug.stderr
+    bad = _tool("train.py", *args, "--set", "train.lr=fast")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "train.lr" in lines[0]

@@ -5,10 +5,12 @@ import pytest
 
 import lotr_gluon
 from lotr_gluon.complexity import count_params, size_mb
+from lotr_gluon.model_zoo import models_of
 from lotr_gluon.paper_results import load_paper_results
 
 TABLE3 = load_paper_results()["table3"]
-PAPER_MODELS = ["lotr_m", "lotr_m+", "lotr_r+", "cnn_ffn_m", "cnn_ffn_r"]
+# The models that regress coordinates; the heatmap baselines have tests of their own.
+PAPER_MODELS = models_of("lotr") + models_of("cnn_ffn")
 
 
 @pytest.mark.parametrize("name", PAPER_MODELS)
@@ -172,9 +174,28 @@ def test_transformer_init(init, std):
     assert abs(head.std() - np.sqrt(2 / 64)) < 0.01  # the head is He either way
 
 
-def test_decoder_input_options():
+def test_decoder_input_is_what_enters_the_first_decoder_layer(tmp_path):
+    """``queries``: the first decoder layer reads the landmark queries, one copy per image;
+    ``zeros`` (DETR): it reads zeros. The same weights then give other landmarks."""
+    images = mx.nd.random.uniform(0, 255, (2, 3, 64, 64))
+    weights = str(tmp_path / "weights.params")
+    first_input, landmarks = {}, {}
     for choice in ("queries", "zeros"):
-        net = lotr_gluon.get_model("lotr_m", decoder_input=choice)
-        assert net(mx.nd.zeros((1, 3, 192, 192))).shape == (1, 106, 2)
+        net = lotr_gluon.get_model("lotr_m", decoder_input=choice, num_layers=1, input_size=64,
+                                   dropout=0.0)
+        net(images)  # every parameter gets its shape
+        if choice == "queries":
+            # Queries of unit scale, so that their effect is far above rounding.
+            net.queries.set_data(mx.nd.random.normal(0, 1, net.queries.shape))
+            net.save_parameters(weights)
+        else:
+            net.load_parameters(weights)
+        net.transformer.decoder[0].register_forward_pre_hook(
+            lambda block, inputs, choice=choice: first_input.update({choice: inputs[0].asnumpy()}))
+        landmarks[choice] = net(images).asnumpy()
+    queries = net.queries.data().asnumpy()  # (1, 106, 64), the same in both networks
+    np.testing.assert_array_equal(first_input["queries"], np.concatenate([queries, queries]))
+    np.testing.assert_array_equal(first_input["zeros"], np.zeros((2, 106, 64)))
+    assert np.abs(landmarks["queries"] - landmarks["zeros"]).max() > 0.1  # crop pixels
     with pytest.raises(ValueError, match="decoder_input must be one of"):
         lotr_gluon.get_model("lotr_m", decoder_input="nope")

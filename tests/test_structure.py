@@ -1,4 +1,5 @@
-"""Package structure: every module has a layer (:data:`LAYERS`), imports flow down, no two
+"""Package structure: every module has a layer (:data:`LAYERS`, read from the layer map in
+docs/ARCHITECTURE.md), imports flow down, no two
 modules import each other, even through others, and numpy-only modules do not start MXNet.
 
 An import inside a function, or under ``if TYPE_CHECKING:``, counts as much as one at the top
@@ -6,9 +7,10 @@ of a file: it is still a dependency of the design.
 """
 import ast
 import os
+import re
 import subprocess
 import sys
-from typing import Dict, List, Set
+from typing import Dict, List, Set, Tuple
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "lotr_gluon")
@@ -51,24 +53,21 @@ def _targets(module: str, path: str, node: ast.AST, modules: Dict[str, str]) -> 
     return out
 
 
-# Every module of the package, by layer, bottom first: a module imports only from its own
-# layer or those below. A prefix names a module and everything under it. A new module that is
-# in no layer fails test_every_module_has_a_layer: say where it belongs.
-LAYERS = [
-    ("core helpers", ["_version", "fileio", "metrics", "flip", "heatmap_codec",
-                      "backbone_weights", "gpu_support", "paper_results", "complexity",
-                      "distributed", "demo_report"]),
-    ("losses", ["losses"]),
-    ("viz", ["viz"]),  # draws loss curves, so above losses; data's pipeline figure uses it
-    ("data and models", ["data", "models"]),
-    ("model zoo", ["model_zoo", "lotr_gluon"]),  # the package's get_model is the zoo's
-    ("config", ["config"]),
-    ("engine", ["engine"]),
-    ("deploy", ["deploy", "parameter_server"]),
-    ("measurements", ["benchmark", "attention", "doctor"]),
-    ("reproduce", ["reproduce"]),
-    ("command line", ["cli"]),
-]
+ARCHITECTURE = os.path.join(ROOT, "docs", "ARCHITECTURE.md")
+
+
+def read_layers(path: str = ARCHITECTURE) -> List[Tuple[str, List[str]]]:
+    """The layer map, bottom first, from the table under "## Layers" in docs/ARCHITECTURE.md:
+    ``(layer, [module prefixes])`` per row, the prefixes being the row's backticked names. A
+    prefix names a module and everything under it."""
+    with open(path, encoding="utf-8") as f:
+        section = f.read().split("## Layers", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:3] for line in section.splitlines()
+            if line.startswith("|") and "`" in line.split("|")[2]]
+    return [(name.strip(), re.findall(r"`([\w.]+)`", modules)) for name, modules in rows][::-1]
+
+
+LAYERS = read_layers()
 # Peers in one layer that must stay apart: the data pipeline and the networks.
 APART = [("data", "models")]
 
@@ -143,7 +142,16 @@ def test_the_layer_lookup_takes_the_longest_prefix():
 
 def test_every_module_has_a_layer():
     missing = sorted(_short(m) for m in _modules() if _layer_of(m) < 0)
-    assert not missing, f"modules in no layer of LAYERS: {missing}"
+    assert not missing, f"modules in no layer of docs/ARCHITECTURE.md's map: {missing}"
+
+
+def test_the_layer_map_is_read_from_the_architecture_page(tmp_path):
+    assert LAYERS[0][0] == "core helpers" and LAYERS[-1] == ("command line", ["cli"])
+    page = tmp_path / "ARCHITECTURE.md"
+    page.write_text("# A\n\n## Layers\n\n| layer | modules | what |\n|---|---|---|\n"
+                    "| top | `cli` | x |\n| bottom | `fileio` `data.align` | y |\n\n"
+                    "## Next\n\n| not | `a layer` | z |\n")
+    assert read_layers(str(page)) == [("bottom", ["fileio", "data.align"]), ("top", ["cli"])]
 
 
 def test_no_import_cycle_between_modules():

@@ -21,6 +21,10 @@ import os
 import tempfile
 
 from lotr_gluon.cli import run_main
+from lotr_gluon.errors import UserError
+from lotr_gluon.runtime import configure_runtime
+
+configure_runtime()  # MXNet's OpenMP threads, before anything imports mxnet
 
 
 def _exported(path: str, scratch: str):
@@ -51,11 +55,10 @@ def main(argv=None) -> int:
     import cv2
 
     from lotr_gluon.attention import cross_attention, map_distance, plot_attention
+    from lotr_gluon.data.image_file import read_image_file
     from lotr_gluon.data.transforms import to_network_input
 
-    image = cv2.imread(args.image, cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"{args.image}: unreadable image")
+    image = read_image_file(args.image)
     with tempfile.TemporaryDirectory(prefix="lotr-attention-") as scratch:
         model = _exported(args.model, scratch)
         size = model.sidecar.input_size
@@ -68,7 +71,7 @@ def main(argv=None) -> int:
             predictor = Predictor(os.path.dirname(model.symbol))
             faces = predictor.detector(image)
             if not faces:
-                raise ValueError(f"{args.image}: no face found (use --aligned for a crop)")
+                raise UserError(f"{args.image}: no face found (use --aligned for a crop)")
             chw, _ = predictor.align(image, faces[0])
         landmarks, attention = cross_attention(model, chw[None], args.layer)
     schema = model.sidecar.landmark_schema
@@ -77,7 +80,7 @@ def main(argv=None) -> int:
     points = args.points or five
     bad = [p for p in points if not 0 <= p < landmarks.shape[1]]
     if bad:
-        raise ValueError(f"--points {bad}: the model has {landmarks.shape[1]} landmarks")
+        raise UserError(f"--points {bad}: the model has {landmarks.shape[1]} landmarks")
     labels = [names.get(p, f"point {p}") for p in points]
     crop_rgb = chw.transpose(1, 2, 0)
     plot_attention(crop_rgb, landmarks[0], attention[0], points, labels, args.out,

@@ -19,6 +19,7 @@ import argparse
 import os
 
 from lotr_gluon.cli import run_main
+from lotr_gluon.errors import UserError
 
 
 def main(argv=None) -> int:
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     from lotr_gluon.fileio import atomic_write_text
 
     if args.format not in FORMATS or FORMATS[args.format].packed:
-        raise ValueError(f"--format {args.format}: expected a source format "
+        raise UserError(f"--format {args.format}: expected a source format "
                          f"{sorted(k for k, v in FORMATS.items() if not v.packed)} (packs carry "
                          f"detections from tools/pack_rec.py --align-source detector)")
     splits = [s for s in args.splits if os.path.exists(os.path.join(args.data, s))]

@@ -11,18 +11,28 @@ NME is scored in the photo (the JD rule): predictions go back through each face'
 and are normalised by the photo's landmark box; the crop-frame figure is kept as an extra.
 Faces are aligned as the run was trained (data.align_source) unless --align-source says
 otherwise; detector alignment reads DATA/detections/SPLIT.jsonl from tools/detect_faces.py.
+An exported model (--model) runs on the backend a deployment uses: --backend, by default the
+Predictor's (auto), so the score is that of what serves.
 
 Examples:
   python tools/eval.py --checkpoint runs/demo                   # the run's val split
   python tools/eval.py --checkpoint runs/lotr_m --split test
   python tools/eval.py --model runs/demo/export --data data/synth/val
+  python tools/eval.py --model runs/demo/export --data data/synth/val --backend mxnet
   python tools/eval.py --checkpoint runs/a --compare runs/b runs/c --out runs/compare
 """
 import argparse
 import os
 
-from lotr_gluon.cli import run_main
-from lotr_gluon.data.data_config import CHOICES, SPLITS
+from lotr_gluon.runtime import configure_runtime
+
+# Before anything imports mxnet: OpenMP threads for the CPUs this process may use, and the
+# engine inference runs on, as tools/predict.py (lotr_gluon/runtime.py).
+configure_runtime(engine="NaiveEngine")
+
+from lotr_gluon.cli import run_main  # noqa: E402
+from lotr_gluon.data.data_config import CHOICES, SPLITS  # noqa: E402
+from lotr_gluon.deploy.backends import AUTO, BACKENDS, DEFAULT_BACKEND  # noqa: E402
 
 
 def default_out(checkpoint, split: str) -> str:
@@ -54,12 +64,19 @@ def main(argv=None) -> int:
                              "--checkpoint and one of its splits, not --model or --data")
     parser.add_argument("--out", help="output folder (default: the run folder for val, "
                         "RUN/SPLIT for another split, ./eval for --model)")
+    parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=(AUTO,) + BACKENDS,
+                        help="with --model: the inference backend (default auto, the "
+                             "Predictor's: onnxruntime where the export has NAME.onnx, else "
+                             "mxnet)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--compare", nargs="*", default=[], metavar="RUN",
                         help="run folders (with per_image_nme.csv) to overlay in ced.png")
     args = parser.parse_args(argv)
+    if args.checkpoint and args.backend != DEFAULT_BACKEND:
+        parser.error("--backend is for an exported model (--model); a checkpoint runs on "
+                     "its Gluon network")
 
-    from lotr_gluon.deploy.evaluate import run_evaluation
+    from lotr_gluon.evaluate import run_evaluation
 
     out = args.out or default_out(args.checkpoint, args.split)
     replaced = os.path.isfile(os.path.join(out, "metrics.json"))
@@ -67,7 +84,7 @@ def main(argv=None) -> int:
                             data=args.data, fmt=args.format, out_dir=out,
                             batch_size=args.batch_size, compare=args.compare,
                             align_source=args.align_source, detections=args.detections,
-                            linear_floor=args.linear_floor)
+                            linear_floor=args.linear_floor, backend=args.backend)
     print(f"wrote {out}/metrics.json, per_image_nme.csv, ced.png ({report['num_images']} images"
           f"{'; replaced the earlier ones' if replaced else ''})")
     return 0

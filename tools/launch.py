@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     if not command:
         parser.error("give the worker command after --")
 
-    from lotr_gluon.distributed import launch_local, launch_ssh, read_hosts
+    from lotr_gluon.distributed.launcher import launch_local, launch_ssh, read_hosts
 
     if args.launcher == "local":
         job = launch_local(command, args.num_workers, args.num_servers,

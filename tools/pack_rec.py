@@ -19,6 +19,10 @@ import os
 from lotr_gluon.cli import run_main
 from lotr_gluon.data.align import DEFAULT_FACE_FRACTION
 from lotr_gluon.data.data_config import CHOICES, DataConfig
+from lotr_gluon.errors import UserError
+from lotr_gluon.runtime import configure_runtime
+
+configure_runtime()  # MXNet's OpenMP threads, before anything imports mxnet
 
 
 def main(argv=None) -> int:
@@ -46,7 +50,7 @@ def main(argv=None) -> int:
     from lotr_gluon.data.recordio import pack_split
 
     if args.format not in FORMATS or FORMATS[args.format].packed:
-        raise ValueError(f"--format {args.format}: expected a source format "
+        raise UserError(f"--format {args.format}: expected a source format "
                          f"{sorted(k for k, v in FORMATS.items() if not v.packed)}")
     schema_name = FORMATS[args.format].schema
     data = DataConfig(format=args.format, face_fraction=args.face_fraction, align=args.align,

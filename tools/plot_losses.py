@@ -6,6 +6,9 @@ Example:
 import argparse
 
 from lotr_gluon.cli import run_main
+from lotr_gluon.runtime import configure_runtime
+
+configure_runtime()  # MXNet's OpenMP threads, before anything imports mxnet
 
 
 def main(argv=None) -> int:
@@ -18,9 +21,15 @@ def main(argv=None) -> int:
                         help="smooth-Wing inner threshold (default 0.01)")
     args = parser.parse_args(argv)
 
+    from functools import partial
+
+    from lotr_gluon.losses import loss_and_gradient
     from lotr_gluon.viz import plot_figure2
 
-    plot_figure2(args.out, w=args.w, eps=args.eps, t=args.t)
+    curves = {"Wing": partial(loss_and_gradient, "wing", w=args.w, eps=args.eps),
+              "smooth-Wing": partial(loss_and_gradient, "smooth_wing", t=args.t, w=args.w,
+                                     eps=args.eps)}
+    plot_figure2(args.out, curves, w=args.w, eps=args.eps, t=args.t)
     print(f"wrote {args.out}")
     return 0
 

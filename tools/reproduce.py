@@ -23,6 +23,9 @@ import argparse
 import os
 
 from lotr_gluon.cli import run_main
+from lotr_gluon.runtime import configure_runtime
+
+configure_runtime()  # MXNet's OpenMP threads, before anything imports mxnet
 
 
 def main(argv=None) -> int:

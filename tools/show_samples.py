@@ -9,6 +9,9 @@ Example:
 import argparse
 
 from lotr_gluon.cli import run_main
+from lotr_gluon.runtime import configure_runtime
+
+configure_runtime()  # MXNet's OpenMP threads, before anything imports mxnet
 
 
 def main(argv=None) -> int:
@@ -25,7 +28,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="samples.png")
     args = parser.parse_args(argv)
 
-    from lotr_gluon.data.pipeline_figure import draw_pipeline
+    from lotr_gluon.sample_figure import draw_pipeline
 
     rows = draw_pipeline(args.root, args.out, fmt=args.format, num=args.num,
                          augmented=args.augmented, detector=args.detector,

@@ -12,15 +12,18 @@ import argparse
 import json
 
 from lotr_gluon.cli import parse_overrides, run_main
+from lotr_gluon.errors import UserError
+from lotr_gluon.runtime import configure_runtime
+
+configure_runtime()  # MXNet's OpenMP threads, before anything imports mxnet
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="all",
-                        help="a get_model() name (lotr_m, lotr_m+, lotr_r+, cnn_ffn_m, "
-                             "cnn_ffn_r, heatmap_m, heatmap_r, heatmap_m_vec, heatmap_r_vec) "
-                             "or 'all' (default: every one)")
+                        help="a get_model() name (lotr_gluon.list_models(); an unknown name "
+                             "lists them) or 'all' (default: every one)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="model constructor override, repeatable (e.g. num_points=68)")
     parser.add_argument("--json", action="store_true",
@@ -32,7 +35,7 @@ def main(argv=None) -> int:
     from lotr_gluon.paper_results import load_paper_results
 
     if args.model != "all" and args.model not in list_models():
-        raise ValueError(f"unknown model {args.model!r}; expected 'all' or one of {list_models()}")
+        raise UserError(f"unknown model {args.model!r}; expected 'all' or one of {list_models()}")
     names = list_models() if args.model == "all" else [args.model]
     overrides = parse_overrides(args.set)
     paper = load_paper_results()["table3"]

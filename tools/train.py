@@ -6,7 +6,8 @@ validation AUC). The paper's experiment files align faces by the detector: run
 tools/detect_faces.py over the data once first (or --set data.align_source=ground_truth).
 They start the backbone from ImageNet (model.backbone_weights: imagenet), as the paper does:
 gluoncv's model store in $MXNET_HOME/models (default ~/.mxnet/models), fetched by gluoncv on a
-machine with internet; offline the run stops at once naming the file to put there.
+machine with internet; offline the run stops at once naming the file to put there. imagenet is
+also the default of a config that does not say (lotr_gluon.get_model() defaults to random).
 --set model.backbone_weights=none trains from random weights, =PATH loads a file, and
 --set model.init_from=RUN/best.ckpt starts from a checkpoint's weights (fine-tuning, with a
 fresh optimizer and schedule). With several GPUs, BatchNorm is synchronised across them
@@ -28,6 +29,9 @@ import os
 import sys
 
 from lotr_gluon.cli import run_main
+from lotr_gluon.runtime import configure_runtime
+
+configure_runtime()  # MXNet's OpenMP threads, before anything imports mxnet
 
 
 def main(argv=None) -> int:
@@ -52,6 +56,7 @@ def main(argv=None) -> int:
 
     from lotr_gluon.config import load_config
     from lotr_gluon.engine.trainer import NonFiniteLossError, Trainer, parse_devices
+    from lotr_gluon.engine.workers import parameter_checksum
 
     if args.resume:
         run_dir = args.resume
@@ -66,19 +71,20 @@ def main(argv=None) -> int:
     cfg = load_config(config, args.set)
     trainer = Trainer(cfg, run_dir, parse_devices(args.gpus), resume=bool(args.resume),
                       progress=not args.no_progress, kvstore=args.kvstore)
+    worker = trainer.worker
     trainer.report(f"training {cfg.model.name} on {len(trainer.train_set)} faces "
                    f"({trainer.iters_per_epoch} iterations/epoch"
-                   f"{f', {trainer.num_workers} workers' if trainer.num_workers > 1 else ''}) "
+                   f"{f', {worker.num_workers} workers' if worker.distributed else ''}) "
                    f"into {run_dir}")
     try:
         trainer.fit()
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    if trainer.num_workers > 1:  # every worker: equal checksums show the job stayed in sync
-        print(f"worker {trainer.rank}/{trainer.num_workers}: parameter checksum "
-              f"{trainer.parameter_checksum()}")
-    if trainer.chief:
+    if worker.distributed:  # every worker: equal checksums show the job stayed in sync
+        print(f"worker {worker.rank}/{worker.num_workers}: parameter checksum "
+              f"{parameter_checksum(trainer.net, trainer.ctx[0])}")
+    if worker.is_chief:
         print(f"done: {run_dir}/best.ckpt (best validation AUC {trainer.best * 100:.2f}%)")
     return 0
 

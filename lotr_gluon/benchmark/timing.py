@@ -7,13 +7,15 @@ from typing import Callable
 
 import numpy as np
 
+from ..errors import UserError
+
 
 @dataclass(frozen=True)
 class Timing:
     mean_ms: float
     std_ms: float
     repeat: int
-    median_ms: float = float("nan")  # robust to a co-tenant's spikes on a shared machine
+    median_ms: float = float("nan")  # robust to one slow repeat on a shared machine
 
     def __str__(self) -> str:
         return f"{self.mean_ms:.2f} +- {self.std_ms:.2f}"
@@ -26,7 +28,7 @@ def measure(fn: Callable[[], object], warmup: int = 5, repeat: int = 30) -> Timi
     MXNet outputs); MXNet's engine is asynchronous and would otherwise time only the launch.
     """
     if repeat < 1:
-        raise ValueError(f"repeat must be at least 1, got {repeat}")
+        raise UserError(f"repeat must be at least 1, got {repeat}")
     for _ in range(warmup):
         fn()
     times = np.empty(repeat)

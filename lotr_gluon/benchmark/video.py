@@ -20,6 +20,7 @@ import numpy as np
 from ..data.align import invert, transform_points
 from ..deploy.predictor import Predictor
 from ..deploy.tracking import FaceTracker, share_in_frame
+from ..errors import UserError
 from ..metrics import nme, normaliser
 
 
@@ -167,7 +168,7 @@ def real_face_video(photo: np.ndarray, predictor: Predictor, num_frames: int = 1
     """
     faces = predictor(photo)
     if not faces:
-        raise ValueError("no face found in the real photo")
+        raise UserError("no face found in the real photo")
     face = max(faces, key=lambda f: np.prod(f.box[2:] - f.box[:2]))
     side = context * float(max(face.box[2:] - face.box[:2]))
     corner = (face.box[:2] + face.box[2:]) / 2 - side / 2
@@ -237,7 +238,7 @@ def benchmark_video(model_dir: str, data: str, fmt: str = "jd106", faces: int = 
 
     samples = scan_dataset(data, fmt)[0][-faces:]
     if not samples:
-        raise ValueError(f"{data}: no labelled faces to move along a trajectory")
+        raise UserError(f"{data}: no labelled faces to move along a trajectory")
     predictor = Predictor(model_dir, flip=flip)
     report(f"backend {predictor.backend}, flip TTA {'on' if flip else 'off'} in every mode")
     modes = _modes(predictor, detect_every)

@@ -16,6 +16,8 @@ from typing import Optional
 
 import numpy as np
 
+from ..errors import UserError
+
 # ArcFace's 5-point template in its 112x112 crop (insightface.utils.face_align.arcface_dst).
 ARCFACE_112 = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
                         [41.5493, 92.3655], [70.7299, 92.2041]])
@@ -34,7 +36,7 @@ def face_template(crop_size: int = 192, face_fraction: float = DEFAULT_FACE_FRAC
     leaves more margin for turned faces and augmentation.
     """
     if not 0 < face_fraction <= 1:
-        raise ValueError(f"face_fraction must be in (0, 1], got {face_fraction}")
+        raise UserError(f"face_fraction must be in (0, 1], got {face_fraction}")
     eye_mid = ARCFACE_112[:2].mean(axis=0)
     d = ARCFACE_112[3:].mean(axis=0)[1] - eye_mid[1]
     unit = (ARCFACE_112 - eye_mid) / d  # in eye-to-mouth distances
@@ -56,7 +58,7 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     rows[1::2] = np.stack([src[:, 1], src[:, 0], np.zeros(len(src)), np.ones(len(src))], 1)
     (a, b, tx, ty), *_ = np.linalg.lstsq(rows, dst.reshape(-1), rcond=None)
     if a == 0 and b == 0:
-        raise ValueError("degenerate alignment points: all five coincide")
+        raise UserError("degenerate alignment points: all five coincide")
     return np.array([[a, -b, tx], [b, a, ty]])
 
 
@@ -77,7 +79,7 @@ def box_transform(box, crop_size: int = 192, margin: float = BOX_MARGIN) -> np.n
     x1, y1, x2, y2 = (float(v) for v in box)
     side = max(x2 - x1, y2 - y1)
     if not side > 0:
-        raise ValueError(f"degenerate face box {box}")
+        raise UserError(f"degenerate face box {box}")
     scale = crop_size / (side * margin)
     centre = np.array([x1 + x2, y1 + y2]) / 2.0
     return np.array([[scale, 0.0, crop_size / 2.0 - scale * centre[0]],

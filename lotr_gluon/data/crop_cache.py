@@ -2,8 +2,7 @@
 
 Each sample's photo is warped once into a canvas (the aligned crop centred in a square twice
 its size, see ``FaceCropper.canvas_matrix``) and stored raw as ``.npy`` (442 KB per face at
-192 px: PNG halves that but decodes slower than the photos it replaces; measured, see the
-README). Later epochs read
+192 px: PNG halves that but decodes slower than the photos it replaces). Later epochs read
 the small canvas instead of the full photo and augment from it; landmarks still come from
 the annotation, so targets are exact. The pixels go through two bilinear resamplings instead
 of one, which is the only difference from the uncached path.

@@ -11,6 +11,8 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 import numpy as np
 import yaml
 
+from ..errors import UserError
+
 Group = Tuple[int, ...]
 
 
@@ -20,9 +22,9 @@ def perm_from_pairs(num_points: int, pairs: Iterable[Sequence[int]]) -> Tuple[in
     for a, b in pairs:
         for i in (a, b):
             if not 0 <= i < num_points:
-                raise ValueError(f"flip pair ({a}, {b}) is outside 0..{num_points - 1}")
+                raise UserError(f"flip pair ({a}, {b}) is outside 0..{num_points - 1}")
         if perm[a] != a or perm[b] != b:
-            raise ValueError(f"point in flip pair ({a}, {b}) is already paired")
+            raise UserError(f"point in flip pair ({a}, {b}) is already paired")
         perm[a], perm[b] = b, a
     return tuple(perm)
 
@@ -59,16 +61,16 @@ class LandmarkSchema:
     def __post_init__(self):
         n, perm = self.num_points, self.flip_perm
         if len(perm) != n or sorted(perm) != list(range(n)):
-            raise ValueError(f"schema {self.name}: flip_perm must be a permutation of 0..{n - 1}")
+            raise UserError(f"schema {self.name}: flip_perm must be a permutation of 0..{n - 1}")
         if any(perm[perm[i]] != i for i in range(n)):
-            raise ValueError(f"schema {self.name}: flip_perm must be an involution")
+            raise UserError(f"schema {self.name}: flip_perm must be an involution")
         if len(self.five_point_groups) != 5:
-            raise ValueError(f"schema {self.name}: five_point_groups needs 5 groups")
+            raise UserError(f"schema {self.name}: five_point_groups needs 5 groups")
         indices = [i for g in self.five_point_groups for i in g] + list(self.outer_eye_corners)
         indices += [i for g in self.eye_centre_groups for i in g]
         indices += [i for line, _ in self.polylines for i in line]
         if any(not 0 <= i < n for i in indices):
-            raise ValueError(f"schema {self.name}: an index is outside 0..{n - 1}")
+            raise UserError(f"schema {self.name}: an index is outside 0..{n - 1}")
 
     def five_point(self, landmarks: np.ndarray) -> np.ndarray:
         """``(..., N, 2)`` landmarks -> ``(..., 5, 2)`` alignment points."""
@@ -150,7 +152,7 @@ class SchemaRegistry:
 
     def get(self, name: str) -> LandmarkSchema:
         if name not in self._schemas:
-            raise ValueError(f"unknown landmark schema {name!r}; expected one of "
+            raise UserError(f"unknown landmark schema {name!r}; expected one of "
                              f"{sorted(self._schemas)} or one registered from YAML")
         return self._schemas[name]
 
@@ -184,11 +186,11 @@ def load_schema(path: str, register: bool = True) -> LandmarkSchema:
                 "eye_centres"}
     known = required | {"polylines"}
     if not isinstance(spec, dict):
-        raise ValueError(f"{path}: expected a mapping of schema keys")
+        raise UserError(f"{path}: expected a mapping of schema keys")
     unknown = sorted(set(spec) - known)
     missing = sorted(required - set(spec))
     if unknown or missing:
-        raise ValueError(f"{path}: unknown keys {unknown}, missing keys {missing}; "
+        raise UserError(f"{path}: unknown keys {unknown}, missing keys {missing}; "
                          f"expected {sorted(known)}")
 
     def group(entry) -> Group:

@@ -22,6 +22,7 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..errors import UserError
 from ..fileio import atomic_path, atomic_write_text
 from .landmarks import JD106
 
@@ -322,7 +323,7 @@ def write_synthetic_dataset(out: str, num: int, seed: int = 0, size: int = 256,
     Returns the number of images per split.
     """
     if num < 1:
-        raise ValueError(f"--num must be at least 1, got {num}")
+        raise UserError(f"--num must be at least 1, got {num}")
     tasks = list(synthetic_tasks(out, num, seed, size))
     for split_dir in {t[0] for t in tasks}:
         for sub in ("picture", "landmark", "rect"):

@@ -12,10 +12,20 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .align import (ALIGN_MODES, DEFAULT_FACE_FRACTION, box_transform, compose,
-                    estimate_transform, invert, points_box, transform_points, warp)
+from ..errors import UserError
+from ..flip import renumber_mirrored
+from .align import (
+    ALIGN_MODES,
+    DEFAULT_FACE_FRACTION,
+    box_transform,
+    compose,
+    estimate_transform,
+    invert,
+    points_box,
+    transform_points,
+    warp,
+)
 from .landmarks import LandmarkSchema
-
 
 CANVAS_SCALE = 2  # canvas side / crop side: room for 20 deg, 0.9x zoom and 5% shift
 
@@ -38,8 +48,8 @@ class AugmentConfig:
     The paper (Section 4.3) uses "the same steps described by Earp et al. (2021)" and gives no
     values; the text available to us does not give Earp et al.'s either. The kinds (rotation,
     zoom, shift, mirror, colour jitter) are theirs; every range below is chosen here, not
-    sourced, and the CPU demo and mini budget measured switching the geometric ones off
-    (README, training notes).
+    sourced (docs/paper-notes.md; what the geometric ones change is measured in
+    docs/training.md).
 
     rotation : float
         Maximum in-plane rotation in degrees, uniform in ``[-rotation, rotation]``.
@@ -115,7 +125,7 @@ class FaceCropper:
                  face_fraction: float = DEFAULT_FACE_FRACTION,
                  augment: Optional[AugmentConfig] = None, align: str = "five_point"):
         if align not in ALIGN_MODES:
-            raise ValueError(f"unknown alignment {align!r}; expected one of {ALIGN_MODES}")
+            raise UserError(f"unknown alignment {align!r}; expected one of {ALIGN_MODES}")
         self.schema = schema
         self.crop_size = crop_size
         self.face_fraction = face_fraction
@@ -170,9 +180,7 @@ class FaceCropper:
         crop = warp(image, pixels_map, self.crop_size)
         points = transform_points(landmarks, matrix)
         if mirror:  # the matrix mirrored the pixels; renumber the points to match
-            renamed = np.empty_like(points)
-            renamed[list(self.schema.flip_perm)] = points
-            points = renamed
+            points = renumber_mirrored(points, self.schema.flip_perm)
         pixels = (jitter_colour(crop, rng, self.augment) if self.augment is not None
                   else crop.astype(np.float32))
         return to_network_input(pixels), points.astype(np.float32)

@@ -9,6 +9,7 @@ from typing import Optional
 
 import mxnet as mx
 
+from ..errors import UserError
 from .sidecar import Sidecar
 
 
@@ -67,7 +68,7 @@ def load_symbol_block(model: ExportedModel, ctx: Optional[mx.Context] = None,
                                            model.params, ctx=ctx)
     if model.sidecar.precision == "int8":  # quantized and fused for oneDNN already
         if ctx.device_type != "cpu":
-            raise ValueError(f"{model.symbol}: an int8 export runs on the CPU (oneDNN) only")
+            raise UserError(f"{model.symbol}: an int8 export runs on the CPU (oneDNN) only")
         net.hybridize(static_alloc=True, static_shape=True)
     elif onednn and ctx.device_type == "cpu" and onednn_available():
         size = model.sidecar.input_size

@@ -2,11 +2,10 @@
 
 The backbone's convolutions, but its first, run in int8; the first convolution, the
 projection, the Transformer and the head stay float32. Calibration is naive (min/max of each
-layer's output) on aligned crops of the run's training split. Measured on the demo model
-(128 px, 200 validation faces, 2 cores): quantizing every layer moved the validation NME from
-1.469% to 1.550% (+5.5% relative; 1.528% with MXNet's ``smart`` mode), more than the 2% a
-deployment may lose; the backbone alone left it at 1.468%, at 1.2x the speed at batch 1 and
-1.7x at batch 32 (README, "Speed").
+layer's output) on aligned crops of the run's training split. The layers kept in float32
+are the ones whose quantization moved the validation NME by more than a deployment may lose;
+the backbone alone in int8 leaves it unchanged (docs/deployment.md; speed in
+docs/benchmarks.md).
 """
 from __future__ import annotations
 

@@ -1,10 +1,7 @@
 """The sidecar ``NAME.json`` beside an exported graph: what a deployment needs to know besides
 the weights (input, output, landmark schema, how the crop was cut), written by
-:func:`.export.export_symbol` and parsed here only, into :class:`Sidecar`.
-
-Files written before a key existed still load: ``schema`` was ``jd106``, ``align``
-``five_point``, the output coordinates, ``box_margin`` :data:`..data.align.BOX_MARGIN`, the
-precision ``float32``.
+:func:`.export.export_symbol` and parsed here only, into :class:`Sidecar`. Every key it writes
+is required when it is read.
 """
 from __future__ import annotations
 
@@ -17,6 +14,7 @@ import numpy as np
 from .._version import __version__
 from ..data.align import BOX_MARGIN, face_template
 from ..data.landmarks import LandmarkSchema, get_schema
+from ..errors import UserError
 from ..heatmap_codec import OutputSpec
 
 _OUTPUTS = {"coordinates": "(B, N, 2) x, y in crop pixels",
@@ -25,7 +23,7 @@ _OUTPUTS = {"coordinates": "(B, N, 2) x, y in crop pixels",
 PRECISIONS = ("float32", "int8")  # int8: the backbone quantized (deploy/quantize.py)
 
 
-class SidecarError(ValueError):
+class SidecarError(UserError):
     """A sidecar file is unreadable or lacks a key; the message names the file and the key."""
 
 
@@ -99,25 +97,20 @@ class Sidecar:
                                    f"tools/export.py")
             return data[key]
 
-        precision = str(data.get("precision", "float32"))
+        precision = str(need("precision"))
         if precision not in PRECISIONS:
             raise SidecarError(f"{where}: precision {precision!r} is not one of "
                                f"{list(PRECISIONS)}")
         try:
-            size, fraction = int(need("input_size")), float(need("face_fraction"))
-            template = np.asarray(data.get("alignment_template",
-                                           face_template(size, fraction)), dtype=np.float64)
-            output = OutputSpec(data.get("output_kind", "coordinates"),
-                                float(data.get("heatmap_stride", 1.0)),
-                                float(data.get("sigma", 1.0)), float(data.get("theta", 0.0)))
-            return cls(str(need("model")), int(need("num_points")), size,
-                       str(data.get("schema", "jd106")),
-                       tuple(int(i) for i in need("flip_perm")),
-                       str(data.get("align", "five_point")), fraction,
-                       float(data.get("box_margin", BOX_MARGIN)), template.reshape(5, 2),
-                       output, str(data.get("input_name", "data")),
-                       bool(data.get("trained", True)), str(data.get("lotr_gluon_version", "")),
-                       precision)
+            template = np.asarray(need("alignment_template"), dtype=np.float64)
+            output = OutputSpec(str(need("output_kind")), float(need("heatmap_stride")),
+                                float(need("sigma")), float(need("theta")))
+            return cls(str(need("model")), int(need("num_points")), int(need("input_size")),
+                       str(need("schema")), tuple(int(i) for i in need("flip_perm")),
+                       str(need("align")), float(need("face_fraction")),
+                       float(need("box_margin")), template.reshape(5, 2), output,
+                       str(need("input_name")), bool(need("trained")),
+                       str(need("lotr_gluon_version")), precision)
         except SidecarError:
             raise
         except (TypeError, ValueError) as err:  # a value of the wrong kind

@@ -30,29 +30,23 @@ from typing import List, Optional, Set
 import numpy as np
 
 from ..data.align import compose, invert, points_box, transform_points
+from ..errors import UserError
 from .predictor import FaceLandmarks, Predictor
 
-# Measured with the make demo model (README, "Video": one choice varied at a time), NME % /
-# jitter %, on the trajectory videos of tools/benchmark.py --video (moving) and on a still face
-# with sensor noise: unsmoothed 1.46 / 0.74 moving, 1.14 / 0.66 still. One-Euro at 1 Hz with
-# beta 0.05 (the old default) lagged on moving faces (3.10 / 0.82) for a steady still face
-# (0.10); beta 1 costs little when moving (1.51 / 0.75) and keeps most of it (0.24); 5 Hz,
-# beta 1: 1.49 / 0.73 moving, 0.35 still.
+# Each value below was chosen on the trajectory videos of ``tools/benchmark.py --video``, one
+# choice varied at a time; the measurements are in docs/benchmarks.md (video).
+# One-Euro: a lower cutoff steadies a still face, a higher beta lags less behind a moving one.
 DEFAULT_MIN_CUTOFF = 1.0  # Hz
 DEFAULT_BETA = 1.0  # Hz per (px/s)
 LOST_DISTANCE = 0.12  # mean five-point distance from the template, in crop widths
-# Plain vs mirrored answer, mean distance in crop widths: 0.4-1.6% on tracked faces, 2-4% on
-# crops that lag a face that sped up (leaving the frame). A face is lost above 2%: at 2.5%
-# 1.76 / 1.14, at 4% the track slid off the face (4.35 / 2.65 with the plain answer).
+# Plain vs mirrored answer (with flip), mean distance in crop widths, above which a face is
+# lost: a crop lagging a face that sped up disagrees with its mirror more than a tracked one.
 MAX_DISAGREEMENT = 0.02
 # ... or found further than this from where its crop was cut (crop widths): the network pulls
-# a face that is far off its crop only part of the way back, so the crop lags a face that
-# sped up, before the mirror disagrees. Without it 1.46 / 0.74 on mxnet and 1.79 / 1.07 on
-# onnxruntime (float-level differences decided when a lagging crop was caught); 4%: 1.44 /
-# 0.70, 1.76 / 1.02; 3%: 1.36 / 0.58, 1.35 / 0.58; 2.5%: 1.30 / 0.57, 1.28 / 0.57; 2%: same.
+# a face that is far off its crop only part of the way back, so a crop lagging a face that
+# sped up is caught here before the mirror disagrees.
 MAX_SHIFT = 0.025
-# Weight of the latest frame's motion in the smoothed motion: 1 (raw) 1.37 / 0.95, 0.7
-# 1.48 / 0.88, 0.5 1.46 / 0.74.
+# Weight of the latest frame's motion in the smoothed motion (1: raw per-frame motion).
 MOTION_SMOOTHING = 0.5
 MATCH_IOU = 0.3  # a detection overlapping a track's box by more is that track's face
 # A matched track whose five points are further than this from the detection's (mean
@@ -78,7 +72,7 @@ class OneEuroFilter:
     def __init__(self, min_cutoff: float = DEFAULT_MIN_CUTOFF, beta: float = DEFAULT_BETA,
                  d_cutoff: float = 1.0):
         if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
-            raise ValueError("the One-Euro filter needs min_cutoff > 0, d_cutoff > 0, beta >= 0")
+            raise UserError("the One-Euro filter needs min_cutoff > 0, d_cutoff > 0, beta >= 0")
         self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
         self._x: Optional[np.ndarray] = None
         self._dx: Optional[np.ndarray] = None
@@ -167,12 +161,12 @@ class FaceTracker:
                  max_disagreement: float = MAX_DISAGREEMENT, max_shift: float = MAX_SHIFT,
                  fps: float = DEFAULT_FPS):
         if predictor.align_mode != "five_point":
-            raise ValueError("tracking needs a five-point aligned model; this one crops "
+            raise UserError("tracking needs a five-point aligned model; this one crops "
                              "around the detector's box (data.align=bbox)")
         if detect_every < 1:
-            raise ValueError(f"detect_every must be at least 1, got {detect_every}")
+            raise UserError(f"detect_every must be at least 1, got {detect_every}")
         if not fps > 0:
-            raise ValueError(f"fps must be positive, got {fps}")
+            raise UserError(f"fps must be positive, got {fps}")
         OneEuroFilter(min_cutoff, beta)  # refuses bad smoothing parameters now, not mid-video
         self.predictor, self.detect_every = predictor, detect_every
         self.smoothing, self.min_cutoff, self.beta = smoothing, min_cutoff, beta

@@ -4,8 +4,8 @@ MXNet's kvstore ``dist_sync`` does the distributed work; this module only starts
 processes with the environment ps-lite reads (``DMLC_ROLE``, ``DMLC_PS_ROOT_URI``/``PORT``,
 ``DMLC_NUM_WORKER``/``SERVER``), as MXNet's own ``tools/launch.py`` does. (MXNet's bundled
 ``dmlc_tracker`` cannot be used as is on Python >= 3.9: it calls ``Thread.isAlive``.)
-A scheduler or server process is ``python -m lotr_gluon.parameter_server``: MXNet's server
-loop with MXNet and the project's optimizers fully imported first, and any error in an update
+A scheduler or server process is ``python -m lotr_gluon.distributed.parameter_server``:
+MXNet's server loop with MXNet and the project's optimizers fully imported first, and any error in an update
 ending the job (see that module for why ``python -c "import mxnet"`` is not enough).
 """
 from __future__ import annotations
@@ -20,7 +20,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-SERVER_MODULE = ("-m", "lotr_gluon.parameter_server")
+from ..errors import UserError
+from ..runtime import available_cpus
+
+SERVER_MODULE = ("-m", "lotr_gluon.distributed.parameter_server")
 SERVER_COMMAND = [sys.executable, *SERVER_MODULE]
 SSH_OPTIONS = ("-o", "StrictHostKeyChecking=no")
 
@@ -114,17 +117,16 @@ def launch_local(command: Sequence[str], num_workers: int, num_servers: int = 1,
                  host: str = "127.0.0.1", env: Optional[Dict[str, str]] = None) -> Job:
     """Scheduler, servers and workers as processes of this machine.
 
-    Each worker gets ``OMP_NUM_THREADS`` = cores / workers and the servers one thread (unless
+    Each worker gets ``OMP_NUM_THREADS`` = usable CPUs / workers and the servers one thread (unless
     set), and every process ``OMP_WAIT_POLICY=PASSIVE``: OpenMP threads otherwise spin after
-    each operator, and several processes sharing cores starve each other. Measured on 2
-    cores, 2 workers + 1 server, LOTR-M 128 px, batch 8: forward+backward took 0.1-2.9 s a
-    step with spinning threads, 0.09 s with passive ones.
+    each operator, and several processes sharing cores starve each other (measured in
+    docs/scaling-out.md).
     """
     if num_workers < 1 or num_servers < 1:
-        raise ValueError("a job needs at least one worker and one server")
+        raise UserError("a job needs at least one worker and one server")
     ps_env = ps_environment(host, free_port(), num_workers, num_servers)
     given = {**os.environ, **(env or {})}
-    threads = max(1, (os.cpu_count() or 1) // num_workers)
+    threads = max(1, available_cpus() // num_workers)
     environment = lambda role: {**given, **role_environment(ps_env, role, host, given,  # noqa
                                                              threads)}
     job = Job()
@@ -140,7 +142,7 @@ def role_environment(ps_env: Dict[str, str], role: str, host: str, given: Dict[s
     """The variables one process of the job gets, wherever it runs: the scheduler's address,
     its role, the address others reach it at, and OpenMP settings unless ``given`` has them:
     threads wait passively; servers and the scheduler use 1 thread, workers
-    ``worker_threads`` (None: left to the host, where ``import lotr_gluon`` uses its cores)."""
+    ``worker_threads`` (None: left to the host, where tools/train.py sets them from its CPUs)."""
     out = {**ps_env, "DMLC_ROLE": role, "DMLC_NODE_HOST": host,
            "OMP_WAIT_POLICY": given.get("OMP_WAIT_POLICY", "PASSIVE")}
     threads = worker_threads if role == "worker" else 1
@@ -157,7 +159,7 @@ def read_hosts(path: str) -> List[str]:
         hosts = [line.split("#", 1)[0].strip() for line in f]
     hosts = [h for h in hosts if h]
     if not hosts:
-        raise ValueError(f"{path}: no hosts listed")
+        raise UserError(f"{path}: no hosts listed")
     return hosts
 
 
@@ -172,7 +174,7 @@ def ssh_command(host: str, workdir: str, env: Dict[str, str], command: Sequence[
 
 
 def server_command(worker_command: Sequence[str]) -> List[str]:
-    """``PYTHON -m lotr_gluon.parameter_server`` with the interpreter the workers use (their
+    """``PYTHON -m lotr_gluon.distributed.parameter_server`` with the interpreter the workers use (their
     ``.venv``), or this one when the worker command does not start with a Python."""
     first = worker_command[0] if worker_command else ""
     python = first if os.path.basename(first).startswith("python") else sys.executable

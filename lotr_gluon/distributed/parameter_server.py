@@ -1,4 +1,4 @@
-"""One scheduler or server process of a distributed job: ``python -m lotr_gluon.parameter_server``.
+"""One scheduler or server process of a distributed job: ``python -m lotr_gluon.distributed.parameter_server``.
 
 MXNet runs the parameter-server loop from inside ``import mxnet`` when ``DMLC_ROLE`` is
 ``server`` or ``scheduler``. A server started as ``python -c "import mxnet"`` therefore
@@ -10,7 +10,7 @@ parameters never trained (measured: 0 of 98 moved).
 Here the role is hidden while MXNet and the project's optimizers are imported, then the loop
 starts with every module complete. Any error in the server's work (unpickling the optimizer,
 an update) prints its traceback and ends the process with :data:`SERVER_ERROR`, which
-:meth:`lotr_gluon.distributed.Job.wait` turns into a failed job.
+:meth:`lotr_gluon.distributed.launcher.Job.wait` turns into a failed job.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def run(role: str) -> int:
     import mxnet as mx
     from mxnet.kvstore.kvstore_server import KVStoreServer
 
-    from .engine import optimizer  # noqa: F401 - the class a pickled SelectiveLAMB needs
+    from ..engine import optimizer  # noqa: F401 - the class a pickled SelectiveLAMB needs
 
     class LoudServer(KVStoreServer):
         def _controller(self):
@@ -69,7 +69,7 @@ def run(role: str) -> int:
 def main() -> int:
     role = os.environ.pop("DMLC_ROLE", "")
     if role not in ("server", "scheduler"):
-        print(f"python -m lotr_gluon.parameter_server runs a server or scheduler "
+        print(f"python -m lotr_gluon.distributed.parameter_server runs a server or scheduler "
               f"(DMLC_ROLE), not {role or 'nothing'!r}; tools/launch.py starts it",
               file=sys.stderr)
         return 2

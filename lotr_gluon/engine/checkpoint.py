@@ -15,6 +15,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
+from ..errors import UserError
 from ..fileio import atomic_path
 
 _PARAM = "param:"
@@ -69,9 +70,9 @@ def _load(path: str) -> Dict[str, mx.nd.NDArray]:
     try:
         arrays = mx.nd.load(path)
     except mx.base.MXNetError:
-        raise ValueError(f"{path}: not a readable lotr_gluon checkpoint") from None
+        raise UserError(f"{path}: not a readable lotr_gluon checkpoint") from None
     if not isinstance(arrays, dict) or _META not in arrays:
-        raise ValueError(f"{path}: not a lotr_gluon checkpoint (no metadata)")
+        raise UserError(f"{path}: not a lotr_gluon checkpoint (no metadata)")
     return arrays
 
 
@@ -88,13 +89,13 @@ def load_checkpoint(path: str, net: gluon.Block, trainer: Optional[gluon.Trainer
     stored = {k[len(_PARAM):]: v for k, v in arrays.items() if k.startswith(_PARAM)}
     missing = sorted(set(params) - set(stored))
     if missing:
-        raise ValueError(f"{path}: checkpoint does not fit this model (missing {missing[:3]}"
+        raise UserError(f"{path}: checkpoint does not fit this model (missing {missing[:3]}"
                          f"{' ...' if len(missing) > 3 else ''})")
     ctx = ctx or [mx.cpu()]
     for name, param in params.items():
         value = stored[name]
         if param.shape is not None and 0 not in param.shape and param.shape != value.shape:
-            raise ValueError(f"{path}: {name} has shape {value.shape}, the model expects "
+            raise UserError(f"{path}: {name} has shape {value.shape}, the model expects "
                              f"{param.shape}")
         param._load_init(value, ctx if isinstance(ctx, list) else [ctx])
     if trainer is not None and _TRAINER in arrays:

@@ -11,6 +11,7 @@ import mxnet as mx
 import numpy as np
 
 from ..data.align import to_photo
+from ..errors import UserError
 from ..fileio import atomic_path, atomic_write_text
 from ..flip import predict_with_flip
 from ..heatmap_codec import OutputSpec
@@ -82,7 +83,7 @@ def evaluate(predict: Predict, loader, flip_perm: Sequence[int], norm: str = "bb
         preds_flip.append(both[1])
         gts.append(landmarks.asnumpy() if hasattr(landmarks, "asnumpy") else landmarks)
     if not gts:
-        raise ValueError("evaluation set is empty")
+        raise UserError("evaluation set is empty")
     pred, pred_flip, gt = (np.concatenate(a) for a in (preds, preds_flip, gts))
     return EvalResult(nme(pred, gt, norm, schema), nme(pred_flip, gt, norm, schema), pred,
                       pred_flip, gt)

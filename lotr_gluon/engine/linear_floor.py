@@ -17,6 +17,7 @@ from typing import Sequence, Tuple
 import numpy as np
 
 from ..data.align import to_photo
+from ..errors import UserError
 from ..metrics import nme
 
 PENALTIES = (1.0, 10.0, 100.0, 1000.0, 3000.0, 10000.0, 30000.0)
@@ -53,7 +54,7 @@ class RidgeFloor:
         count = len(features)
         cut = count - max(1, int(round(holdout * count)))
         if cut < 1:
-            raise ValueError(f"need at least 2 faces to fit and choose a penalty, got {count}")
+            raise UserError(f"need at least 2 faces to fit and choose a penalty, got {count}")
         errors = [float(np.mean(nme(cls._fit(features[:cut], landmarks[:cut], [p])[0]
                                     .predict(features[cut:]), landmarks[cut:])))
                   for p in penalties]
@@ -82,7 +83,7 @@ class RidgeFloor:
 def crops_of(dataset) -> Tuple[np.ndarray, np.ndarray]:
     """Every un-augmented crop of a :class:`LandmarkDataset` and its landmarks."""
     if dataset.cropper.augment is not None:
-        raise ValueError("the linear floor is fitted on un-augmented crops")
+        raise UserError("the linear floor is fitted on un-augmented crops")
     crops, points = zip(*(dataset[i] for i in range(len(dataset))))
     return np.stack(crops), np.stack(points).astype(np.float64)
 

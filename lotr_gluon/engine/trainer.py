@@ -8,7 +8,6 @@ epoch), so a resumed run continues exactly as an uninterrupted one would.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -24,15 +23,16 @@ from mxnet import autograd, gluon
 from ..backbone_weights import RANDOM
 from ..config import Config, ConfigError, config_to_dict, dump_config
 from ..data.dataset import make_loader
+from ..errors import UserError
 from ..fileio import atomic_write_text
 from ..gpu_support import check_gpus
 from ..losses import get_loss
 from ..metrics import mean_shape
-from . import CPU_TEMP_COPIES
 from .builders import build_dataset, build_loss, build_model, schema_of, start_of
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluator import evaluate, gluon_predictor, mean_shape_in_photo
 from .optimizer import build_optimizer, build_scheduler
+from .workers import open_worker
 
 
 class NonFiniteLossError(RuntimeError):
@@ -56,6 +56,10 @@ class RunPaths:
         return os.path.join(self.root, "alignment.json")
 
     @property
+    def damaged(self) -> str:  # the damaged photos each split left out, and how many
+        return os.path.join(self.root, "damaged.json")
+
+    @property
     def last(self) -> str:
         return os.path.join(self.root, "last.ckpt")
 
@@ -68,26 +72,6 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, 7]).generate_state(1)[0] % (2 ** 31))
 
 
-KVSTORES = ("device", "local", "nccl", "dist_sync", "dist_device_sync")
-
-
-def open_kvstore(name: str) -> Tuple[object, int, int]:
-    """``(kvstore for gluon.Trainer, rank, number of workers)``.
-
-    Distributed kvstores need the environment ``tools/launch.py`` sets (DMLC_ROLE and the
-    scheduler's address); asynchronous ones are refused because workers would diverge.
-    """
-    if name not in KVSTORES:
-        raise ConfigError(f"unknown kvstore {name!r}; expected one of {KVSTORES}")
-    if not name.startswith("dist"):
-        return name, 0, 1
-    if "DMLC_ROLE" not in os.environ:
-        raise ConfigError(f"--kvstore {name} needs the parameter-server environment: start "
-                          f"the job with tools/launch.py (see the README, 'Scaling out')")
-    store = mx.kv.create(name)
-    return store, store.rank, store.num_workers
-
-
 def parse_devices(gpus: Optional[str]) -> List[mx.Context]:
     """``"0,1"`` -> two GPU contexts; None or empty -> the CPU."""
     if not gpus:
@@ -95,10 +79,10 @@ def parse_devices(gpus: Optional[str]) -> List[mx.Context]:
     try:
         ids = [int(g) for g in gpus.split(",") if g.strip()]
     except ValueError:
-        raise ValueError(f"--gpus expects comma-separated GPU ids like 0,1; got {gpus!r}") from None
+        raise UserError(f"--gpus expects comma-separated GPU ids like 0,1; got {gpus!r}") from None
     available = mx.context.num_gpus()
     if not ids or max(ids) >= available:
-        raise ValueError(f"--gpus {gpus}: this machine has {available} GPU(s) visible to MXNet")
+        raise UserError(f"--gpus {gpus}: this machine has {available} GPU(s) visible to MXNet")
     check_gpus(ids)  # before anything is built: MXNet itself fails only inside the first kernel
     return [mx.gpu(i) for i in ids]
 
@@ -129,7 +113,10 @@ class Trainer:
     run_dir : str
         Output folder, created by :meth:`fit` (:meth:`open_run_folder`), not before.
     ctx : list of mx.Context
-        Devices; each batch is split across them.
+        Devices; each batch is split across them. Several CPU contexts with ``train.sync_bn``
+        need MXNET_CPU_TEMP_COPY raised (to 1024, before MXNet is imported): CPU contexts share
+        one pool of workspaces, and two devices waiting for each other at a SyncBatchNorm can
+        deadlock on it.
     resume : bool
         Continue from ``run_dir/last.ckpt``.
     progress : bool
@@ -138,7 +125,7 @@ class Trainer:
         ``device`` (one process, gradients summed across ``ctx``), ``nccl``, or ``dist_sync`` /
         ``dist_device_sync`` for several worker processes started by ``tools/launch.py``:
         each worker reads its shard of the data, ``train.batch_size`` stays the global batch,
-        and only worker 0 validates and writes the run folder.
+        and only worker 0 validates and writes the run folder (:mod:`.workers`).
     """
 
     def __init__(self, cfg: Config, run_dir: str, ctx: Optional[List[mx.Context]] = None,
@@ -146,10 +133,9 @@ class Trainer:
                  kvstore: str = "device"):
         self.cfg, self.paths = cfg, RunPaths(run_dir)
         self.ctx = ctx or [mx.cpu()]
-        self.kvstore, self.rank, self.num_workers = open_kvstore(kvstore)
-        self.chief = self.rank == 0
-        self.progress = progress and self.chief
-        self.report = report if self.chief else (lambda message: None)
+        self.worker = open_worker(kvstore)
+        self.progress = progress and self.worker.is_chief
+        self.report = self.worker.chief_only(report)
         check_run_folder(self.paths, resume)
         if cfg.train.amp:
             if cfg.train.sync_bn and len(self.ctx) > 1:
@@ -169,7 +155,6 @@ class Trainer:
         self.loss.hybridize(static_alloc=True, static_shape=True)
         self.synchronised = cfg.train.sync_bn and len(self.ctx) > 1
         if self.synchronised:
-            _check_cpu_workspaces(self.ctx)
             self._warm_up_devices()
         self.trainer = self._build_gluon_trainer()
         train_landmarks = self.train_set.aligned_landmarks()
@@ -183,9 +168,7 @@ class Trainer:
     def _build_data(self) -> None:
         """The training set (augmented, this worker's shard) and the validation set."""
         cfg, t, size = self.cfg, self.cfg.train, self.net.input_size
-        if t.batch_size % self.num_workers:
-            raise ConfigError(f"train.batch_size {t.batch_size} (the global batch) is not "
-                              f"divisible by the {self.num_workers} workers")
+        self.worker_batch = self.worker.local_batch(t.batch_size)
         self.train_set = build_dataset(cfg.data, "train", size, augment=True, seed=t.seed,
                                        report=self.report)
         self.val_set = build_dataset(cfg.data, "val", size, seed=t.seed, report=self.report)
@@ -193,9 +176,9 @@ class Trainer:
             raise ConfigError(f"train.batch_size {t.batch_size} is larger than the "
                               f"{len(self.train_set)} training samples")
         self.train_loader, self.sampler = make_loader(
-            self.train_set, t.batch_size // self.num_workers, shuffle=True,
-            workers=cfg.data.workers, seed=t.seed, drop_last=True, shard=self.rank,
-            num_shards=self.num_workers)
+            self.train_set, self.worker_batch, shuffle=True, workers=cfg.data.workers,
+            seed=t.seed, drop_last=True, shard=self.worker.rank,
+            num_shards=self.worker.num_workers)
         self.val_loader, _ = make_loader(self.val_set, t.batch_size, shuffle=False,
                                          workers=cfg.data.workers)
         self.iters_per_epoch = len(self.sampler)
@@ -203,12 +186,9 @@ class Trainer:
     def _build_gluon_trainer(self) -> gluon.Trainer:
         t = self.cfg.train
         optimizer = build_optimizer(t, build_scheduler(t, self.iters_per_epoch))
-        trainer = gluon.Trainer(self.net.collect_params(), optimizer, kvstore=self.kvstore,
-                                # Several workers: the optimizer runs on the servers and every
-                                # worker pulls the same weights. With local updates the last
-                                # parameter's final value differed between workers in some
-                                # runs (measured, 2 of 5).
-                                update_on_kvstore=self.num_workers > 1)
+        trainer = gluon.Trainer(self.net.collect_params(), optimizer,
+                                kvstore=self.worker.kvstore,
+                                update_on_kvstore=self.worker.distributed)
         if t.amp:
             from mxnet.contrib import amp
             amp.init_trainer(trainer)
@@ -216,25 +196,20 @@ class Trainer:
 
     def _restore(self) -> None:
         """Weights, optimizer state, epoch and best metric from ``last.ckpt``."""
-        distributed = self.num_workers > 1
         state = load_checkpoint(self.paths.last, self.net,
-                                None if distributed else self.trainer, self.ctx)
+                                self.worker.local_trainer(self.trainer), self.ctx)
         self.start_epoch, self.best = state.epoch, state.best_metric
-        if distributed:  # the moments lived on the servers; the schedule resumes in place
-            optimizer = self.trainer.optimizer
-            optimizer.begin_num_update = optimizer.num_update = (
-                state.epoch * self.iters_per_epoch)
-            self.report("note: a distributed job keeps optimizer moments on the servers; "
-                        "they restart from zero on resume (weights and schedule do not)")
+        self.worker.resume_schedule(self.trainer, state.epoch * self.iters_per_epoch,
+                                    self.report)
         self.report(f"resumed {self.paths.root} after epoch {state.epoch}")
 
     def open_run_folder(self) -> None:
         """Create the run folder and write what describes the run (worker 0 only): the
-        resolved ``config.yaml`` and ``alignment.json``; log lines of epochs after the
-        checkpoint are dropped, since they are trained again. :meth:`fit` calls it first;
-        constructing a Trainer writes nothing."""
+        resolved ``config.yaml``, ``alignment.json`` and ``damaged.json``; log lines of epochs
+        after the checkpoint are dropped, since they are trained again. :meth:`fit` calls it
+        first; constructing a Trainer writes nothing."""
         os.makedirs(self.paths.root, exist_ok=True)
-        if not self.chief:
+        if not self.worker.is_chief:
             return
         # A log without last.ckpt (start_epoch 0) is a run stopped before its first checkpoint.
         self._forget_logged_epochs_after(self.start_epoch)
@@ -242,6 +217,9 @@ class Trainer:
         atomic_write_text(self.paths.alignment, json.dumps(
             {"train": self.train_set.alignment.as_dict(),
              "val": self.val_set.alignment.as_dict()}, indent=1) + "\n")
+        atomic_write_text(self.paths.damaged, json.dumps(
+            {"train": self.train_set.damaged_record(),
+             "val": self.val_set.damaged_record()}, indent=1) + "\n")
 
     def _forget_logged_epochs_after(self, epoch: int) -> None:
         """Drop log lines of epochs after the checkpoint (``train.checkpoint_every`` > 1 or a
@@ -270,10 +248,9 @@ class Trainer:
         a time, in predict mode: none of that is safe from the several threads a synchronised
         step runs in (measured: two threads building the loss's graph at once fail in
         Gluon's name scope, and the other thread then waits at a SyncBatchNorm forever)."""
-        batch = self.cfg.train.batch_size // self.num_workers
         size, points = self.net.input_size, self.schema.num_points
-        images = gluon.utils.split_and_load(mx.nd.zeros((batch, 3, size, size)), self.ctx,
-                                            even_split=False)
+        images = gluon.utils.split_and_load(mx.nd.zeros((self.worker_batch, 3, size, size)),
+                                            self.ctx, even_split=False)
         for part in images:
             targets = mx.nd.zeros((part.shape[0], points, 2), ctx=part.context)
             self.loss(self.net(part), targets).wait_to_read()
@@ -317,14 +294,8 @@ class Trainer:
         """One pass over the training set; raises :class:`NonFiniteLossError` on NaN/inf."""
         from tqdm import tqdm
 
-        seed = epoch_seed(self.cfg.train.seed, epoch)
-        if self.num_workers > 1:
-            # Initialisation is deferred to the first forward. Every worker draws it from the
-            # same seed: the kvstore hands out worker 0's weights only at the first update,
-            # after every worker's first gradient (worker 1's was computed at other weights).
-            mx.random.seed(seed)
-            self._finish_initialisation()
-        mx.random.seed(seed + self.rank)
+        self.worker.seed_epoch(epoch_seed(self.cfg.train.seed, epoch),
+                               self._finish_initialisation)
         self.sampler.set_epoch(epoch)
         total, seen, start = 0.0, 0, time.time()
         # disable=None: tqdm turns itself off when the output is not a terminal (CI logs).
@@ -340,7 +311,7 @@ class Trainer:
                     f"non-finite loss ({value}) at epoch {epoch + 1}, iteration {iteration + 1}: "
                     f"training stopped before the update; {kept}")
             # The kvstore sums gradients over workers: normalise by the global batch.
-            self.trainer.step(images.shape[0] * self.num_workers)
+            self.trainer.step(images.shape[0] * self.worker.num_workers)
             total += value * images.shape[0]
             seen += images.shape[0]
             updates = epoch * self.iters_per_epoch + iteration + 1
@@ -376,7 +347,7 @@ class Trainer:
             record = {"epoch": epoch + 1, **self.train_one_epoch(epoch), "start": self.start}
             if self.mean_shape_loss is not None:
                 record["mean_shape_loss"] = self.mean_shape_loss
-            if not self.chief:  # worker 0 validates and writes the run folder
+            if not self.worker.is_chief:  # worker 0 validates and writes the run folder
                 continue
             if (epoch + 1) % t.val_every == 0 or epoch + 1 == t.epochs:
                 metrics = self.validate()
@@ -393,26 +364,9 @@ class Trainer:
             self.report(_epoch_line(record))
         return record
 
-    def parameter_checksum(self) -> str:
-        """SHA-1 of the trainable parameters: equal on all workers of a synchronous job.
-
-        BatchNorm running statistics are left out: each worker accumulates them from its own
-        shard (as in any data-parallel job without synchronised BatchNorm); worker 0's are
-        the ones checkpointed.
-        """
-        digest = hashlib.sha1()
-        for name, param in sorted(self.net.collect_params().items()):
-            if param.grad_req == "null":
-                continue
-            digest.update(name.encode())
-            digest.update(param.data(self.ctx[0]).asnumpy().tobytes())
-        return digest.hexdigest()[:16]
-
     def _save(self, path: str, epochs_done: int) -> None:
-        # A distributed job's optimizer state lives on the servers and cannot be saved.
-        trainer = self.trainer if self.num_workers == 1 else None
-        save_checkpoint(path, self.net, trainer, epochs_done, self.best,
-                        config_to_dict(self.cfg))
+        save_checkpoint(path, self.net, self.worker.local_trainer(self.trainer), epochs_done,
+                        self.best, config_to_dict(self.cfg))
 
 
 def _in_threads(function, arguments: List[Tuple], grace_s: float = 60.0) -> List:
@@ -447,22 +401,6 @@ def _in_threads(function, arguments: List[Tuple], grace_s: float = 60.0) -> List
     if errors:
         raise errors[0]
     return results
-
-
-def _check_cpu_workspaces(ctx: List[mx.Context]) -> None:
-    """SyncBatchNorm over several CPU contexts (tests standing in for GPUs) deadlocks unless
-    MXNet has more CPU workspaces than the graph asks for: all CPU contexts share one pool of
-    ``MXNET_CPU_TEMP_COPY`` (default 4), handed out in turn, and a device's op can wait for the
-    one that the other device's SyncBatchNorm backward holds while it waits for that device.
-    GPUs each have their own pool."""
-    if sum(c.device_type == "cpu" for c in ctx) < 2:
-        return
-    copies = int(os.environ.get("MXNET_CPU_TEMP_COPY", "4"))
-    if copies < CPU_TEMP_COPIES:
-        raise ConfigError(f"SyncBatchNorm over {len(ctx)} CPU contexts can deadlock with "
-                          f"MXNET_CPU_TEMP_COPY={copies}: start the process with "
-                          f"MXNET_CPU_TEMP_COPY={CPU_TEMP_COPIES} (it must be set before MXNet "
-                          f"is imported), or set train.sync_bn: false")
 
 
 def _start_line(start: Dict, bn_devices: int) -> str:

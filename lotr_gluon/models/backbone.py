@@ -22,6 +22,7 @@ import numpy as np
 from mxnet.gluon import HybridBlock, nn
 
 from ..backbone_weights import BackboneWeightsError, model_store_dir, store_file
+from ..errors import UserError
 
 # ImageNet statistics of the RGB 0..1 images the gluoncv weights were trained on.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -100,7 +101,7 @@ BACKBONES = {
 }
 
 
-# Start residual blocks as the identity (see Backbone); the default is measured, README.
+# Start residual blocks as the identity (see Backbone); measured in docs/training.md.
 ZERO_INIT_RESIDUAL = True
 
 
@@ -131,8 +132,8 @@ class Backbone(HybridBlock):
         Start the last BatchNorm scale (gamma) of every residual branch at 0 instead of 1, so
         each residual block starts as the identity (Goyal et al. 2017; torchvision's and
         gluoncv's ``last_gamma`` option). Parameters and architecture are unchanged, and
-        ImageNet weights, when loaded, replace it. Measured from scratch on the synthetic set
-        (LOTR-M, 600 iterations): validation NME 2.30% with it, 3.63% without (README).
+        ImageNet weights, when loaded, replace it. From random weights it is what lets the
+        backbone start reading the image early (measured in docs/training.md).
     bn_devices : int
         Devices each batch is split across: above 1, BatchNorm is synchronised over them
         (see the module docstring).
@@ -149,7 +150,7 @@ class Backbone(HybridBlock):
                  **kwargs):
         super().__init__(**kwargs)
         if arch not in BACKBONES:
-            raise ValueError(f"unknown backbone {arch!r}; expected one of {sorted(BACKBONES)}")
+            raise UserError(f"unknown backbone {arch!r}; expected one of {sorted(BACKBONES)}")
         self.arch = arch
         self.spec = BACKBONES[arch]
         self.out_channels = self.spec.out_channels

@@ -7,11 +7,10 @@ from mxnet.gluon import HybridBlock, nn
 
 from .initializers import he_normal
 
-# The output layer's He init is multiplied by this (see LandmarkHead). Measured on the synthetic
-# set, LOTR-M from scratch, Adam 1e-3 (README, training notes): at 1.0 the first outputs
-# scatter by about +-60 px across images and validation NME swings between 9% and 45% for
-# 400 iterations; at 0.01 the network starts at the crop centre, learns the mean shape in
-# ~150 iterations and reads the image from ~250 on (3.98% at 400).
+# The output layer's He init is multiplied by this (see LandmarkHead). At 1.0 (the paper's He)
+# one output unit is a whole crop width, so the first predictions scatter far across images
+# and a network trained from random weights learns to ignore the image; at 0.01 it starts at
+# the crop centre (measured in docs/training.md).
 OUTPUT_INIT_SCALE = 0.01
 
 

@@ -15,7 +15,7 @@ available to us says "aggregated". The labels are their quasi-Gaussians (lotr_gl
 Initialisation: the two deconvolutions and the output layer start at N(0, 0.001), bias 0, as
 SimpleBaseline's (Xiao et al. 2018) deconvolution head does. He-initialised, the output layer
 made a first loss of about 54k a face against 375 for predicting zeros; the optimiser shrank
-it to zero maps, and no gradient reached the backbone again (measured, README).
+it to zero maps, and no gradient reached the backbone again (docs/paper-notes.md).
 
 The paper does not give the layer widths. ``width`` is chosen so that Params lands on Table 3:
 88 gives 2.91M with MobileNetV2 (paper 2.92M), 96 gives 24.40M with ResNet-50 (paper 24.42M).
@@ -30,6 +30,7 @@ from __future__ import annotations
 import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
 
+from ..errors import UserError
 from ..heatmap_codec import DEFAULT_SIGMA, DEFAULT_THETA, HEATMAP_STRIDE
 from .backbone import ZERO_INIT_RESIDUAL, Backbone, batch_norm
 
@@ -98,7 +99,7 @@ class HeatmapNet(HybridBlock):
                  **kwargs):
         super().__init__(**kwargs)
         if input_size % 32:
-            raise ValueError(f"input_size must be a multiple of 32, got {input_size}")
+            raise UserError(f"input_size must be a multiple of 32, got {input_size}")
         self.num_points = num_points
         self.input_size = input_size
         self.heatmap_stride = HEATMAP_STRIDE

@@ -4,6 +4,7 @@ from __future__ import annotations
 import mxnet as mx
 from mxnet.gluon import HybridBlock
 
+from ..errors import UserError
 from .backbone import ZERO_INIT_RESIDUAL, Backbone
 from .head import OUTPUT_INIT_SCALE, LandmarkHead
 from .neck import feature_projection, projection_scale
@@ -14,7 +15,7 @@ from .transformer import Transformer
 def feature_map_size(input_size: int, stride: int, scale: int) -> int:
     """Side of the map the Transformer sees: ``input_size / stride * scale``."""
     if input_size % stride:
-        raise ValueError(f"input_size must be a multiple of the backbone stride {stride}, "
+        raise UserError(f"input_size must be a multiple of the backbone stride {stride}, "
                          f"got {input_size}")
     return input_size // stride * scale
 

@@ -12,6 +12,8 @@ import mxnet as mx
 import numpy as np
 from mxnet.gluon import HybridBlock
 
+from ..errors import UserError
+
 
 def sine_position_table(height: int, width: int, d_model: int, temperature: float = 10000.0,
                         scale: float = 2 * math.pi) -> np.ndarray:
@@ -22,7 +24,7 @@ def sine_position_table(height: int, width: int, d_model: int, temperature: floa
     ``h = d_model/2`` and ``p`` the 1-based position normalised to ``(0, scale]``.
     """
     if d_model % 4:
-        raise ValueError(f"d_model must be a multiple of 4 for a 2D sine encoding, got {d_model}")
+        raise UserError(f"d_model must be a multiple of 4 for a 2D sine encoding, got {d_model}")
     half = d_model // 2
     eps = 1e-6
     y = np.arange(1, height + 1, dtype=np.float64) / (height + eps) * scale

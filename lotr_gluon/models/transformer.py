@@ -12,6 +12,8 @@ from typing import Optional
 import mxnet as mx
 from mxnet.gluon import HybridBlock, nn
 
+from ..errors import UserError
+
 
 class MultiHeadAttention(HybridBlock):
     """Scaled dot-product attention over ``num_heads`` heads with separate Q/K/V projections.
@@ -30,7 +32,7 @@ class MultiHeadAttention(HybridBlock):
                  weight_init: Optional[mx.init.Initializer] = None, **kwargs):
         super().__init__(**kwargs)
         if d_model % num_heads:
-            raise ValueError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")
+            raise UserError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")
         self.num_heads = num_heads
         self.scale = 1.0 / math.sqrt(d_model // num_heads)
         with self.name_scope():
@@ -157,12 +159,12 @@ class Transformer(HybridBlock):
                  init: str = "xavier", **kwargs):
         super().__init__(**kwargs)
         if num_layers < 1:
-            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+            raise UserError(f"num_layers must be at least 1, got {num_layers}")
         if decoder_input not in DECODER_INPUTS:
-            raise ValueError(f"decoder_input must be one of {DECODER_INPUTS}, got "
+            raise UserError(f"decoder_input must be one of {DECODER_INPUTS}, got "
                              f"{decoder_input!r}")
         if init not in TRANSFORMER_INITS:
-            raise ValueError(f"init must be one of {sorted(TRANSFORMER_INITS)}, got {init!r}")
+            raise UserError(f"init must be one of {sorted(TRANSFORMER_INITS)}, got {init!r}")
         self.decoder_input = decoder_input
         weight_init = TRANSFORMER_INITS[init]
         with self.name_scope():

@@ -9,19 +9,18 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import yaml
-
-from ..config import Config, load_config
+from ..config import Config, load_config, parse_yaml
+from ..errors import UserError
+from ..model_zoo import models_of
 from ..paper_results import DEFAULT_PATH as PAPER_RESULTS
 
 EXPERIMENTS = os.path.dirname(PAPER_RESULTS)
 SUITES = ("table2", "table3", "table4", "layers")
 BUDGETS = ("full", "mini")
-LOTR_MODELS = ("lotr_m", "lotr_m+", "lotr_r+")
-BASELINES = ("heatmap_m", "heatmap_r", "heatmap_m_vec", "heatmap_r_vec", "cnn_ffn_m",
-             "cnn_ffn_r")
+LOTR_MODELS = models_of("lotr")
+BASELINES = models_of("heatmap") + models_of("cnn_ffn")  # Table 3's rows above LOTR's
 LOSSES = ("l2", "l1", "smooth_l1", "wing", "smooth_wing")
 LAYERS = (1, 2, 3, 4, 5, 6)
 
@@ -35,6 +34,22 @@ class Cell:
     column: str
 
 
+@dataclass(frozen=True)
+class Budget:
+    """``experiments/budgets/NAME.yaml``: the models that run (its own key ``models``, ``all``
+    or a list), and config sections written as an experiment file's are, merged over every
+    experiment file by the same rule."""
+
+    path: str
+    models: Tuple[str, ...]
+    sections: Dict[str, Any]
+
+    @property
+    def layer(self) -> Tuple[str, Dict[str, Any]]:
+        """The sections as a :func:`..config.load_config` layer."""
+        return self.path, self.sections
+
+
 @dataclass
 class PlannedRun:
     name: str  # the experiment's file stem, e.g. lotr_m_l1
@@ -42,9 +57,10 @@ class PlannedRun:
     overrides: List[str]
     run_dir: str
     cells: List[Cell] = field(default_factory=list)
+    layers: List[Tuple[str, Dict[str, Any]]] = field(default_factory=list)  # the budget's
 
     def load(self) -> Config:
-        return load_config(self.config_path, self.overrides)
+        return load_config(self.config_path, self.overrides, self.layers)
 
 
 def experiment_file(suite_table: str, model: str, column: str) -> str:
@@ -78,17 +94,24 @@ def suite_cells(suite: str, models: Sequence[str]) -> List[Tuple[Cell, str]]:
                 cells.append((Cell("figure3", model, str(layers)),
                               experiment_file("figure3", model, str(layers))))
     else:
-        raise ValueError(f"unknown suite {suite!r}; expected one of {SUITES} or 'all'")
+        raise UserError(f"unknown suite {suite!r}; expected one of {SUITES} or 'all'")
     return [(cell, path) for cell, path in cells if cell.row in models]
 
 
-def load_budget(budget: str) -> Dict:
-    """``experiments/budgets/BUDGET.yaml``: which models run and the config overrides."""
+def load_budget(budget: str) -> Budget:
+    """``experiments/budgets/BUDGET.yaml``: which models run, and the config sections."""
     if budget not in BUDGETS:
-        raise ValueError(f"unknown budget {budget!r}; expected one of {BUDGETS}")
-    with open(os.path.join(EXPERIMENTS, "budgets", f"{budget}.yaml"), encoding="utf-8") as f:
-        spec = yaml.safe_load(f) or {}
-    return {"models": spec.get("models", "all"), "overrides": spec.get("overrides") or {}}
+        raise UserError(f"unknown budget {budget!r}; expected one of {BUDGETS}")
+    path = os.path.join(EXPERIMENTS, "budgets", f"{budget}.yaml")
+    with open(path, encoding="utf-8") as f:
+        sections = parse_yaml(f) or {}
+    models = sections.pop("models", "all")
+    models = BASELINES + LOTR_MODELS if models == "all" else tuple(models)
+    unknown = sorted(set(models) - set(BASELINES + LOTR_MODELS))
+    if unknown:
+        raise UserError(f"{path}: models {unknown} are not among the paper's "
+                        f"{list(BASELINES + LOTR_MODELS)}")
+    return Budget(path, models, sections)
 
 
 def make_plan(suites: Sequence[str], data_root: str, out_dir: str, budget: str = "full",
@@ -100,19 +123,18 @@ def make_plan(suites: Sequence[str], data_root: str, out_dir: str, budget: str =
     budget say (the full budget: ImageNet; mini: none).
     """
     spec = load_budget(budget)
-    models = BASELINES + LOTR_MODELS if spec["models"] == "all" else tuple(spec["models"])
     overrides = [f"data.root={json.dumps(os.path.abspath(data_root))}"]
-    overrides += [f"{key}={json.dumps(value)}" for key, value in spec["overrides"].items()]
     if backbone_weights is not None:
         overrides.append(f"model.backbone_weights={json.dumps(backbone_weights)}")
     runs: Dict[str, PlannedRun] = {}
     for suite in suites:
-        for cell, path in suite_cells(suite, models):
+        for cell, path in suite_cells(suite, spec.models):
             name = os.path.splitext(os.path.basename(path))[0]
             if name not in runs:
                 if not os.path.isfile(path):
                     raise FileNotFoundError(f"{path}: experiment file missing from the checkout")
                 runs[name] = PlannedRun(name, path, overrides,
-                                        os.path.join(out_dir, budget, name))
+                                        os.path.join(out_dir, budget, name),
+                                        layers=[spec.layer])
             runs[name].cells.append(cell)
     return list(runs.values())

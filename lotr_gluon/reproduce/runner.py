@@ -83,7 +83,7 @@ def _measure_speed(run: PlannedRun, report: Report) -> None:
 def execute(runs: Sequence[PlannedRun], ctx: Optional[Sequence[mx.Context]] = None,
             progress: bool = True, report: Report = print) -> Dict[str, str]:
     """Bring every run to ``done`` (or ``diverged``); returns the final status per run."""
-    from ..deploy.evaluate import run_evaluation
+    from ..evaluate import run_evaluation
 
     ctx = list(ctx or [mx.cpu()])
     final = {}
@@ -144,8 +144,8 @@ def _throughput_job(run: PlannedRun, device_type: str, device_id: int) -> float:
 
 def throughput_in_child(run: PlannedRun, ctx: mx.Context) -> float:
     """:func:`training_throughput` in a fresh process, so its memory is returned after."""
-    from concurrent.futures import ProcessPoolExecutor
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(_throughput_job, run, ctx.device_type, ctx.device_id).result()

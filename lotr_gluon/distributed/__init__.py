@@ -1,0 +1,1 @@
+"""Training on several processes or machines: the job launcher and one server process."""
