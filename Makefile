@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 EXTRAS := cpu,onnx,detect,dev
 DEMO := runs/demo
 
-.PHONY: setup demo test test-all bench doctor clean
+.PHONY: setup demo test test-all docs bench doctor clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,10 @@ test: setup
 
 test-all: setup
 	$(PY) -m pytest -q
+
+# Every link, anchor, image and command flag in README.md and docs/ resolves (offline).
+docs: setup
+	$(PY) -m pytest -q tests/test_docs.py
 
 bench: setup
 	$(PY) tools/summary.py

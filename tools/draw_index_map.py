@@ -1,4 +1,4 @@
-"""Draw the JD-106 landmark index map on the canonical synthetic face (a README figure).
+"""Draw the JD-106 landmark index map on the canonical synthetic face (docs/jd106_index.png).
 
 Example:
   python tools/draw_index_map.py --out docs/jd106_index.png

@@ -6,7 +6,7 @@ Examples:
   python tools/plot_curves.py runs/demo --out runs/demo/curves.png
   python tools/plot_curves.py runs/demo runs/lotr_m_cpu --label demo --label "paper recipe" \\
       --out docs/learning_curve.png
-  python tools/plot_curves.py runs/ft/scratch runs/ft/finetune --label "from scratch" \\
+  python tools/plot_curves.py runs/scratch runs/finetune --label "from scratch" \\
       --label "pretrained" --reference "linear floor=0.96" --out docs/finetune_curves.png
 """
 import argparse
