@@ -41,11 +41,16 @@ demo: setup $(SYNTH)/.complete $(SYNTH)/detections/.complete
 	    --model $(DEMO)/export --out $(DEMO)/predictions --flip
 	$(PY) tools/demo_report.py $(DEMO) --factor 3 --also $(DEMO)/by_detector
 
+# In-process tests run MXNet on one thread, so two test processes use both cores. A test file
+# stays in one process, where its module fixtures are built once.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test: setup
-	$(PY) -m pytest -m "not slow" -q
+	$(PYTEST) -m "not slow"
 
 test-all: setup
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 # Every link, anchor, image and command flag in README.md and docs/ resolves (offline).
 docs: setup

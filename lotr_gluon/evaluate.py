@@ -63,8 +63,8 @@ def _exported_subject(model_dir: str, data: str, fmt: Optional[str],
     meta = model.sidecar
     fmt = fmt or next((k for k, v in FORMATS.items() if v.schema == meta.schema), "jd106")
     data_cfg = DataConfig(format=fmt, face_fraction=meta.face_fraction, align=meta.align,
-                          align_source=align_source or "ground_truth", detections=detections)
-    dataset = open_dataset(data, data_cfg, meta.input_size, report=report)
+                          align_source=align_source or meta.align_source, detections=detections)
+    dataset = open_dataset(data, data_cfg, meta.crop, report=report)
     backend = resolve_backend(model, backend)
     return _Subject(make_runner(model, backend), meta.input_size, dataset,
                     f"{model.name} ({backend})", backend=backend)
@@ -99,8 +99,9 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
     what serves; see :mod:`.deploy.backends`).
 
     ``align_source`` (``ground_truth`` or ``detector``, see :func:`open_dataset`) defaults to
-    the run's ``data.align_source`` for a checkpoint and to ``ground_truth`` for an exported
-    model; ``detections`` is the folder of ``SPLIT.jsonl`` when not beside the data.
+    the one the model was trained with (the run's ``data.align_source``, or the export's
+    sidecar), so a checkpoint and its export give the same numbers; ``detections`` is the
+    folder of ``SPLIT.jsonl`` when not beside the data.
     The floors (the mean shape's NME, and with ``linear_floor`` the ridge-on-HOG floor of
     :mod:`..engine.linear_floor`) come from the run's training split, so they need a
     checkpoint and one of its configured splits.
@@ -117,7 +118,7 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
                _exported_subject(model_dir, data, fmt, align_source, detections, backend,
                                  report))
     dataset, label, cfg = subject.dataset, subject.label, subject.cfg
-    schema, face_fraction = dataset.cropper.schema, dataset.cropper.face_fraction
+    schema, face_fraction = dataset.cropper.schema, dataset.cropper.crop.face_fraction
     loader, _ = make_loader(dataset, batch_size, shuffle=False)
     in_crops = evaluate(subject.predict, loader, schema.flip_perm, progress=True)
     matrices, photo_gt = dataset.photo_frame()

@@ -137,3 +137,38 @@ def test_box_crop_matches_insightface_transform():
     image = np.zeros((240, 200, 3), np.uint8)
     _, expected = face_align.transform(image, centre, 192, scale, 0)
     np.testing.assert_allclose(box_transform(box, 192), expected, atol=1e-9)
+
+
+@pytest.mark.parametrize("align", ["five_point", "bbox"])
+def test_the_training_crop_is_the_predictors_crop_both_from_the_sidecars_spec(tmp_path, align):
+    """One crop rule: the training cropper and the Predictor of the model exported from that
+    training cut the same pixels from the same photo and face, and both take the rule from
+    the crop specification the sidecar carries."""
+    import lotr_gluon
+    from lotr_gluon.data.crop_spec import CropSpec
+    from lotr_gluon.data.data_config import DataConfig
+    from lotr_gluon.data.dataset import open_dataset
+    from lotr_gluon.data.detector import Face
+    from lotr_gluon.data.synthetic import write_synthetic_dataset
+    from lotr_gluon.deploy.export import export_symbol
+    from lotr_gluon.deploy.predictor import Predictor
+    from lotr_gluon.deploy.sidecar import Sidecar
+
+    write_synthetic_dataset(str(tmp_path / "synth"), 10, seed=4, workers=1, progress=False)
+    data = DataConfig(align=align, face_fraction=0.6)
+    train = open_dataset(str(tmp_path / "synth" / "train"), data, 64, report=lambda _: None)
+    spec = CropSpec.of(data, 64)
+    export_symbol(lotr_gluon.get_model("lotr_m", input_size=64), str(tmp_path / "export"),
+                  "lotr_m", crop=spec, trained=False)
+    assert Sidecar.read(str(tmp_path / "export" / "lotr_m.json")).crop == spec
+    predictor = Predictor(str(tmp_path / "export"), detector=lambda image: [])
+    assert predictor.crop_spec == spec == train.cropper.crop
+    for index, sample in enumerate(train.samples[:3]):
+        image = train.load_image(index)
+        five = JD106.five_point(sample.landmarks) + 0.7  # a detector's points, off the truth's
+        box = np.array([20.0, 30.0, 150.0, 170.0])
+        ours, _ = train.cropper(image, sample.landmarks, box=box, five_points=five)
+        theirs, matrix = predictor.crop(image, Face(box, 0.9, five))
+        np.testing.assert_array_equal(ours, theirs)
+        np.testing.assert_array_equal(train.cropper.crop_matrix(sample.landmarks, box, five),
+                                      matrix)

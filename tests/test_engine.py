@@ -336,7 +336,7 @@ def _mean_shape_nme_by_hand(run: str) -> float:
     val = build_dataset(cfg.data, "val", 64, report=quiet)
     mean = train.aligned_landmarks().astype(np.float64).mean(axis=0)  # (N, 2) crop pixels
     errors = []
-    for sample, m in zip(val.samples, val.alignments()):
+    for sample, m in zip(val.samples, val.crop_matrices()):
         photo = (mean - m[:, 2]) @ np.linalg.inv(m[:, :2]).T
         gt = sample.landmarks
         w, h = gt.max(axis=0) - gt.min(axis=0)
@@ -453,7 +453,7 @@ def test_predictor_maps_back_to_the_photo(trained, synth, tmp_path):
     predictor = Predictor(export, detector=lambda img: [face, face])
     faces = predictor(image)
     assert len(faces) == 2 and faces[0].landmarks.shape == (106, 2)
-    crop, matrix = predictor.align(image, face)
+    crop, matrix = predictor.crop(image, face)
     direct = predictor.predict_crops(crop[None])[0]
     np.testing.assert_allclose(transform_points(faces[0].landmarks, matrix), direct, atol=1e-3)
 
@@ -568,3 +568,31 @@ def test_a_bug_in_training_shows_its_traceback_and_a_bad_value_one_line(synth, t
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "train.lr" in lines[0]
+
+
+def test_an_export_scores_as_its_checkpoint_on_the_backend_that_serves(trained, synth, tmp_path):
+    """By default an export is evaluated as it serves (the Predictor's backend) and with the
+    alignment its checkpoint was trained with (the sidecar records it): the two give the same
+    numbers; every backend gives them too."""
+    from lotr_gluon.deploy.export import export_checkpoint
+    from lotr_gluon.deploy.sidecar import Sidecar
+    from lotr_gluon.evaluate import run_evaluation
+
+    quiet = lambda _: None  # noqa: E731
+    export = str(tmp_path / "export")
+    export_checkpoint(trained, export, onnx=["lotr"])
+    assert Sidecar.read(os.path.join(export, "lotr_m.json")).align_source == "detector"
+    val = os.path.join(synth, "val")
+    checkpoint = run_evaluation(checkpoint=trained, data=val, out_dir=str(tmp_path / "ckpt"),
+                                report=quiet)
+    served = run_evaluation(model_dir=export, data=val, out_dir=str(tmp_path / "auto"),
+                            report=quiet)
+    assert served["backend"] == "onnxruntime"  # what the Predictor's auto picks here
+    assert served["alignment"] == checkpoint["alignment"]
+    assert served["alignment"]["source"] == "detector"
+    for backend in ("auto", "mxnet", "opencv"):
+        out = served if backend == "auto" else run_evaluation(
+            model_dir=export, data=val, out_dir=str(tmp_path / backend), report=quiet,
+            backend=backend)
+        for mode in ("no_flip", "flip"):
+            assert out[mode]["nme"] == pytest.approx(checkpoint[mode]["nme"], rel=1e-4), backend

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import lotr_gluon
+from lotr_gluon.data.crop_spec import CropSpec
 from lotr_gluon.deploy.export import export_symbol
 
 
@@ -62,7 +63,7 @@ def exported_with_onnx(tmp_path_factory):
     out = tmp_path_factory.mktemp("onnx")
     net = lotr_gluon.get_model("lotr_m")
     net(mx.nd.zeros((1, 3, 192, 192)))
-    paths = export_symbol(net, str(out), "lotr_m", trained=False, align="bbox",
+    paths = export_symbol(net, str(out), "lotr_m", crop=CropSpec(192, "bbox"), trained=False,
                           onnx=["lotr", "insightface"])
     return net, paths
 
@@ -195,7 +196,8 @@ def test_unknown_flavor_and_wrong_size_are_refused(tmp_path):
         export_symbol(net, str(tmp_path), "lotr_m", onnx=["tflite"])
     small = lotr_gluon.get_model("lotr_m", input_size=128)
     with pytest.raises(ValueError, match="192x192"):  # insightface would route it to ArcFace
-        export_symbol(small, str(tmp_path), "lotr_m", align="bbox", onnx=["insightface"])
+        export_symbol(small, str(tmp_path), "lotr_m", crop=CropSpec(128, "bbox"),
+                      onnx=["insightface"])
 
 
 def test_the_insightface_flavor_of_a_five_point_model_is_refused_in_one_line(tmp_path):
@@ -273,7 +275,8 @@ def test_opencv_dnn_loads_every_export_and_matches_onnxruntime_and_mxnet(name, t
     x = np.random.RandomState(3).uniform(0, 255, (2, 3, size, size)).astype(np.float32)
     gluon_out = net(mx.nd.array(x)).asnumpy()
     flavors = ["lotr", "insightface"] if coordinates else ["lotr"]
-    paths = export_symbol(net, str(tmp_path), name, trained=False, align="bbox", onnx=flavors)
+    paths = export_symbol(net, str(tmp_path), name, crop=CropSpec(size, "bbox"), trained=False,
+                          onnx=flavors)
     got = run_opencv(opencv_net(paths["onnx"]), x)
     assert got.shape == gluon_out.shape
     assert _relative_error(got, run_onnx(onnx_session(paths["onnx"]), x)) < 1e-4
@@ -303,8 +306,8 @@ def test_the_sidecar_reads_back_what_export_writes_and_needs_every_key(tmp_path)
     from lotr_gluon.deploy.sidecar import Sidecar, SidecarError
 
     net = lotr_gluon.get_model("lotr_m", input_size=64, num_layers=1)
-    written = Sidecar.of("lotr_m", net, get_schema("jd106"), 0.65, trained=False,
-                         align="five_point").to_dict()
+    written = Sidecar.of("lotr_m", net, get_schema("jd106"), CropSpec(64), trained=False,
+                         align_source="detector").to_dict()
     path = tmp_path / "lotr_m.json"
     path.write_text(json.dumps(written))
     assert Sidecar.read(str(path)).to_dict() == written

@@ -60,7 +60,8 @@ def test_ssh_jobs_get_the_workers_python_the_local_environment_and_are_stopped(t
         first, second = sorted((line for line in lines if "DMLC_ROLE=worker" in line),
                                key=lambda line: line.split()[2])  # by host
         python = shlex.quote(sys.executable)
-        assert f"{python} -m lotr_gluon.distributed.parameter_server" in server  # the workers' interpreter
+        # the workers' interpreter
+        assert f"{python} -m lotr_gluon.distributed.parameter_server" in server
         assert "DMLC_ROLE=server" in server and "OMP_NUM_THREADS=1" in server
         for line, host in ((server, "host-a"), (first, "host-a"), (second, "host-b")):
             assert f"DMLC_NODE_HOST={host}" in line and "OMP_WAIT_POLICY=PASSIVE" in line

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from lotr_gluon.data.crop_spec import CropSpec
 from lotr_gluon.data.detector import Face
 from lotr_gluon.data.landmarks import get_schema
 from lotr_gluon.deploy.predictor import Predictor
@@ -52,8 +53,9 @@ class _Standin:
     def __init__(self, shape: np.ndarray):
         self.shape = shape  # (106, 2) around (0, 0), in pixels
         self.input_size = SIZE
-        self.template = SCHEMA.five_point(shape) + SIZE / 2
-        self.align_mode, self.flip, self.flip_perm = "five_point", False, SCHEMA.flip_perm
+        # A crop whose template is the shape's own five points: the square is cut unscaled.
+        self.crop_spec = CropSpec(SIZE).with_template(SCHEMA.five_point(shape) + SIZE / 2)
+        self.flip, self.flip_perm = False, SCHEMA.flip_perm
         self.schema = SCHEMA
         self.detector_calls = 0
 
@@ -76,9 +78,7 @@ class _Standin:
         return np.stack(out)
 
     # The real Predictor's cropping and mirrored pass, around the stand-in network.
-    alignment = Predictor.alignment
-    cut = Predictor.cut
-    crop_at = Predictor.crop_at
+    crop = Predictor.crop
     predict_crops = Predictor.predict_crops
     predict_crops_and_mirrors = Predictor.predict_crops_and_mirrors
 
@@ -123,7 +123,7 @@ def test_tracking_refuses_a_box_aligned_model_and_bad_smoothing():
         FaceTracker(standin, min_cutoff=0.0)
     with pytest.raises(ValueError, match="fps must be positive"):
         FaceTracker(standin, fps=0.0)
-    standin.align_mode = "bbox"
+    standin.crop_spec = CropSpec(SIZE, align="bbox")
     with pytest.raises(ValueError, match="five-point"):
         FaceTracker(standin)
 

@@ -72,7 +72,7 @@ def main(argv=None) -> int:
             faces = predictor.detector(image)
             if not faces:
                 raise UserError(f"{args.image}: no face found (use --aligned for a crop)")
-            chw, _ = predictor.align(image, faces[0])
+            chw, _ = predictor.crop(image, faces[0])
         landmarks, attention = cross_attention(model, chw[None], args.layer)
     schema = model.sidecar.landmark_schema
     five = [group[0] for group in schema.five_point_groups]

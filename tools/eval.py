@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     parser.add_argument("--format", default=None, help="dataset format (default: the run's)")
     parser.add_argument("--align-source", choices=CHOICES["align_source"],
                         help="align faces from the annotation's five points or the "
-                             "detector's (default: the run's; ground_truth for --model)")
+                             "detector's (default: the one the model was trained with)")
     parser.add_argument("--detections", help="folder of SPLIT.jsonl (default: detections/ "
                                              "beside the split)")
     parser.add_argument("--linear-floor", action="store_true",

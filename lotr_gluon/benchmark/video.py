@@ -136,8 +136,8 @@ def run_tracking(video: TrajectoryVideo, tracker: FaceTracker
         chosen.append(None if face is None else face.landmarks)
         if face is None or face.detected or face.face_id not in plan:
             continue
-        ideal = predictor.alignment(tracker.schema.five_point(gt))
-        cut, wanted = (transform_points(predictor.template, invert(m))
+        ideal = predictor.crop_spec.matrix(five_points=tracker.schema.five_point(gt))
+        cut, wanted = (transform_points(predictor.crop_spec.template, invert(m))
                        for m in (plan[face.face_id], ideal))
         errors.append(np.linalg.norm(cut - wanted, axis=1).mean() / normaliser(gt[None])[0])
     return chosen, fps, float(np.mean(errors)) if errors else float("nan")
@@ -152,7 +152,8 @@ def truth_aligned(video: TrajectoryVideo, predictor: Predictor
         if gt is None:
             chosen.append(None)
             continue
-        crop, matrix = predictor.crop_at(frame, predictor.schema.five_point(gt))
+        matrix = predictor.crop_spec.matrix(five_points=predictor.schema.five_point(gt))
+        crop = predictor.crop_spec.cut(frame, matrix)
         chosen.append(transform_points(predictor.predict_crops(crop[None])[0], invert(matrix)))
     return chosen, len(video.frames) / (time.perf_counter() - start)
 

@@ -43,10 +43,11 @@ class CropCache:
         key = json.dumps({"images": [s.image_path for s in samples],
                           "five_points": [None if s.five_points is None else
                                           np.round(s.five_points, 3).tolist() for s in samples],
-                          "crop": cropper.crop_size, "align": cropper.align,
-                          "face_fraction": cropper.face_fraction}, sort_keys=True)
+                          "crop": cropper.crop.input_size, "align": cropper.crop.align,
+                          "face_fraction": cropper.crop.face_fraction}, sort_keys=True)
         digest = hashlib.sha1(key.encode()).hexdigest()[:12]
-        self.folder = os.path.join(folder, f"{cropper.crop_size}px-{cropper.align}-{digest}")
+        crop = cropper.crop
+        self.folder = os.path.join(folder, f"{crop.input_size}px-{crop.align}-{digest}")
         self.cropper = cropper
 
     def path(self, index: int) -> str:

@@ -14,6 +14,7 @@ from mxnet import gluon
 
 from ..errors import UserError
 from .crop_cache import CropCache
+from .crop_spec import CropSpec
 from .data_config import DataConfig, check_choices
 from .detections import AlignmentSummary, align_by_detections
 from .formats import FORMATS, read_image_file, scan_dataset
@@ -91,9 +92,9 @@ class LandmarkDataset(gluon.data.Dataset):
         return self.cropper(self.load_image(index), sample.landmarks, rng, sample.rect,
                             five_points=sample.five_points)
 
-    def alignments(self) -> np.ndarray:
+    def crop_matrices(self) -> np.ndarray:
         """``(M, 2, 3)``: each sample's photo-to-crop map before augmentation."""
-        return np.stack([self.cropper.alignment(s.landmarks, s.rect, s.five_points)
+        return np.stack([self.cropper.crop_matrix(s.landmarks, s.rect, s.five_points)
                          for s in self.samples])
 
     def aligned_landmarks(self) -> np.ndarray:
@@ -101,12 +102,13 @@ class LandmarkDataset(gluon.data.Dataset):
         from .align import transform_points
 
         return np.stack([transform_points(s.landmarks, m)
-                         for s, m in zip(self.samples, self.alignments())]).astype(np.float32)
+                         for s, m in zip(self.samples, self.crop_matrices())]).astype(np.float32)
 
     def photo_frame(self) -> Tuple[np.ndarray, np.ndarray]:
         """``(matrices (M, 2, 3), landmarks (M, N, 2))``: each un-augmented crop's photo-to-crop
         map and the photo's own landmarks, to score predictions in the photo (the JD rule)."""
-        return self.alignments(), np.stack([s.landmarks for s in self.samples]).astype(np.float64)
+        landmarks = np.stack([s.landmarks for s in self.samples]).astype(np.float64)
+        return self.crop_matrices(), landmarks
 
 
 class EpochBatchSampler(gluon.data.Sampler):
@@ -162,7 +164,8 @@ def make_loader(dataset: LandmarkDataset, batch_size: int, shuffle: bool, worker
     return loader, sampler
 
 
-def open_dataset(path: str, data: DataConfig, input_size: int, *, augment: bool = False,
+def open_dataset(path: str, data: DataConfig, crop: Union[int, CropSpec], *,
+                 augment: bool = False,
                  training_split: bool = False, seed: int = 0,
                  report: Callable[[str], None] = print) -> LandmarkDataset:
     """The split at ``path``, read and cropped as ``data`` says; unusable samples are skipped
@@ -175,8 +178,9 @@ def open_dataset(path: str, data: DataConfig, input_size: int, *, augment: bool 
     data : DataConfig
         Format, crop (``face_fraction``, ``align``), alignment source and detections folder,
         crop cache, augmentation.
-    input_size : int
-        Crop side in pixels.
+    crop : int or CropSpec
+        The crop side in pixels, cut by ``data``'s rule (:meth:`CropSpec.of`); or the crop
+        itself (an export's, from its sidecar).
     augment : bool
         Augment the crops by ``data.augment`` (training).
     training_split : bool
@@ -216,8 +220,8 @@ def open_dataset(path: str, data: DataConfig, input_size: int, *, augment: bool 
         alignment = AlignmentSummary.ground_truth(len(samples))
     report(f"{path}: {alignment}")
     schema = get_schema(FORMATS[data.format].schema)
-    cropper = FaceCropper(schema, input_size, data.face_fraction,
-                          data.augment if augment else None, data.align)
+    cropper = FaceCropper(schema, crop if isinstance(crop, CropSpec) else CropSpec.of(data, crop),
+                          data.augment if augment else None)
     return LandmarkDataset(samples, cropper, seed=seed, cache_dir=data.cache_dir,
                            read_image=FORMATS[data.format].image_reader(), alignment=alignment,
                            damaged=damaged)

@@ -60,8 +60,8 @@ def pack_split(samples: List[Sample], cropper: FaceCropper, prefix: str, schema:
         writer.close()
     atomic_write_text(meta, json.dumps({
         "schema": schema, "num_points": int(samples[0].landmarks.shape[0]),
-        "count": len(samples), "canvas_size": size, "crop_size": cropper.crop_size,
-        "align": cropper.align, "face_fraction": cropper.face_fraction,
+        "count": len(samples), "canvas_size": size, "crop_size": cropper.crop.input_size,
+        "align": cropper.crop.align, "face_fraction": cropper.crop.face_fraction,
         "detected": sum(s.five_points is not None for s in samples),
         "jpeg_quality": quality}, indent=1) + "\n")
     return len(samples)

@@ -1,4 +1,4 @@
-"""From an annotated photo to a network input: alignment, augmentation, colour jitter.
+"""From an annotated photo to a network input: the crop, augmentation, colour jitter.
 
 Transforms take and return the image and its landmarks together, so geometry never drifts
 apart. Alignment and every random geometric change (rotation, scale, displacement, mirror)
@@ -8,33 +8,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
-from ..errors import UserError
 from ..flip import renumber_mirrored
-from .align import (
-    ALIGN_MODES,
-    DEFAULT_FACE_FRACTION,
-    box_transform,
-    compose,
-    estimate_transform,
-    invert,
-    points_box,
-    transform_points,
-    warp,
-)
+from .align import compose, invert, points_box, transform_points, warp
+from .crop_spec import CropSpec, to_network_input
 from .landmarks import LandmarkSchema
 
+__all__ = ["AugmentConfig", "FaceCropper", "from_network_input", "to_network_input"]
+
 CANVAS_SCALE = 2  # canvas side / crop side: room for 20 deg, 0.9x zoom and 5% shift
-
-
-
-def to_network_input(bgr: np.ndarray) -> np.ndarray:
-    """An OpenCV ``(H, W, 3)`` BGR image -> the networks' ``(3, H, W)`` float32 RGB input
-    (0..255; the ImageNet normalisation is inside the graph)."""
-    return np.ascontiguousarray(bgr[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32)
 
 
 def from_network_input(chw: np.ndarray) -> np.ndarray:
@@ -103,46 +88,38 @@ def jitter_colour(crop: np.ndarray, rng: np.random.RandomState, cfg: AugmentConf
 
 
 class FaceCropper:
-    """Aligns a photo by its landmarks (five points or a box) and, for training, augments it.
+    """Cuts a photo's face to its crop (:class:`.crop_spec.CropSpec`) and, for training,
+    augments it.
 
     Parameters
     ----------
     schema : LandmarkSchema
         Gives the five alignment points and the flip permutation.
-    crop_size : int
-        Side of the output crop.
-    face_fraction : float
-        Share of the crop width the face takes (see :func:`align.face_template`).
+    crop : CropSpec or int
+        The crop the model takes (an int: a five-point crop of that size with the default
+        face fraction). The Predictor cuts the same crop from the same spec in the sidecar.
     augment : AugmentConfig, optional
-        None for evaluation (alignment only).
-    align : str
-        ``five_point``: similarity transform of the five points to the template (the paper);
-        ``bbox``: insightface's upright crop of 1.5x the face box (the dataset's rect when it
-        has one, else the landmarks' box), for the insightface ONNX flavor.
+        None for evaluation (the crop only).
     """
 
-    def __init__(self, schema: LandmarkSchema, crop_size: int = 192,
-                 face_fraction: float = DEFAULT_FACE_FRACTION,
-                 augment: Optional[AugmentConfig] = None, align: str = "five_point"):
-        if align not in ALIGN_MODES:
-            raise UserError(f"unknown alignment {align!r}; expected one of {ALIGN_MODES}")
+    def __init__(self, schema: LandmarkSchema, crop: Union[CropSpec, int] = 192,
+                 augment: Optional[AugmentConfig] = None):
         self.schema = schema
-        self.crop_size = crop_size
-        self.face_fraction = face_fraction
+        self.crop = crop if isinstance(crop, CropSpec) else CropSpec(int(crop))
         self.augment = augment
-        self.align = align
 
-    def alignment(self, landmarks: np.ndarray, box=None,
-                  five_points: Optional[np.ndarray] = None) -> np.ndarray:
-        """The 2x3 image-to-crop map from five points, or from the face box.
+    def crop_matrix(self, landmarks: np.ndarray, box=None,
+                    five_points: Optional[np.ndarray] = None) -> np.ndarray:
+        """The 2x3 photo-to-crop map of a face, by :attr:`crop`'s rule.
 
-        ``five_points`` (a detector's) and ``box`` default to the landmarks' own.
+        ``five_points`` (a detector's) default to the landmarks' own, and ``box`` (the
+        dataset's rect, or a detector's) to the landmarks' box.
         """
-        if self.align == "bbox":
-            return box_transform(points_box(landmarks) if box is None else box, self.crop_size)
+        if self.crop.align == "bbox":
+            return self.crop.matrix(box=points_box(landmarks) if box is None else box)
         if five_points is None:
             five_points = self.schema.five_point(landmarks)
-        return estimate_transform(five_points, self.crop_size, self.face_fraction)
+        return self.crop.matrix(five_points=five_points)
 
     def canvas_matrix(self, landmarks: np.ndarray, box=None,
                       five_points: Optional[np.ndarray] = None) -> np.ndarray:
@@ -151,13 +128,13 @@ class FaceCropper:
         The canvas keeps enough surroundings for any augmentation, so a cache of canvases
         (:mod:`.crop_cache`) can stand in for the photo.
         """
-        offset = (CANVAS_SCALE - 1) * self.crop_size / 2.0
+        offset = (CANVAS_SCALE - 1) * self.crop.input_size / 2.0
         return compose(np.array([[1.0, 0.0, offset], [0.0, 1.0, offset]]),
-                       self.alignment(landmarks, box, five_points))
+                       self.crop_matrix(landmarks, box, five_points))
 
     @property
     def canvas_size(self) -> int:
-        return CANVAS_SCALE * self.crop_size
+        return CANVAS_SCALE * self.crop.input_size
 
     def __call__(self, image: np.ndarray, landmarks: np.ndarray,
                  rng: Optional[np.random.RandomState] = None, box=None,
@@ -169,15 +146,15 @@ class FaceCropper:
         given, is the 2x3 map from the photo to ``image`` (a cached canvas instead of the photo
         itself).
         """
-        matrix = self.alignment(landmarks, box, five_points)
+        matrix = self.crop_matrix(landmarks, box, five_points)
         mirror = False
         if self.augment is not None:
             if rng is None:
                 raise ValueError("augmentation needs a random generator")
-            geometry, mirror = random_geometry(rng, self.crop_size, self.augment)
+            geometry, mirror = random_geometry(rng, self.crop.input_size, self.augment)
             matrix = compose(geometry, matrix)
         pixels_map = matrix if source is None else compose(matrix, invert(source))
-        crop = warp(image, pixels_map, self.crop_size)
+        crop = warp(image, pixels_map, self.crop.input_size)
         points = transform_points(landmarks, matrix)
         if mirror:  # the matrix mirrored the pixels; renumber the points to match
             points = renumber_mirrored(points, self.schema.flip_perm)

@@ -12,7 +12,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from ..data.align import DEFAULT_FACE_FRACTION
+from ..data.crop_spec import CropSpec
 from ..data.landmarks import REGISTRY, LandmarkSchema, get_schema
 from ..errors import UserError
 from ..fileio import atomic_path, atomic_write_text
@@ -31,9 +31,8 @@ def schema_with_points(num_points: int) -> LandmarkSchema:
 
 
 def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
-                  schema: Optional[LandmarkSchema] = None,
-                  face_fraction: float = DEFAULT_FACE_FRACTION,
-                  trained: bool = True, align: str = "five_point",
+                  schema: Optional[LandmarkSchema] = None, crop: Optional[CropSpec] = None,
+                  trained: bool = True, align_source: str = "ground_truth",
                   onnx: Sequence[str] = (), precision: str = "float32",
                   calibration: Optional[np.ndarray] = None) -> Dict[str, str]:
     """Hybridize ``net`` and write its graph, weights and a sidecar into ``out_dir``.
@@ -44,9 +43,12 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
 
     Parameters
     ----------
-    align, face_fraction : str, float
-        How the crops the network was trained on were cut (see ``FaceCropper``); the
-        Predictor cuts its crops the same way.
+    crop : CropSpec, optional
+        The crop the network was trained on (default: five points at ``net.input_size``):
+        written into the sidecar, from which the Predictor cuts its crops the same way.
+    align_source : str
+        Where the training faces' five points came from (``data.align_source``), so that an
+        evaluation of the export aligns its faces as the checkpoint's does.
     onnx : sequence of str
         ONNX flavors to write as well: ``lotr`` gives ``NAME.onnx`` (what the Predictor's
         onnxruntime backend loads), ``insightface`` gives ``NAME_insightface.onnx``, for a
@@ -71,7 +73,8 @@ def export_symbol(net: gluon.HybridBlock, out_dir: str, name: str,
     if precision == "int8" and (onnx or calibration is None):
         raise UserError("an int8 export needs calibration crops and writes no ONNX (quantize "
                          "ONNX with onnxruntime's own tools)")
-    sidecar = Sidecar.of(name, net, schema, face_fraction, trained, align, precision)
+    crop = crop or CropSpec(int(size))
+    sidecar = Sidecar.of(name, net, schema, crop, trained, align_source, precision)
     check_flavors(onnx, sidecar)  # before anything is written
     net.hybridize(static_alloc=True, static_shape=True)
     net(mx.nd.zeros((1, 3, size, size)))  # builds the cached graph that export() writes
@@ -114,7 +117,8 @@ def export_checkpoint(checkpoint: str, out_dir: str, onnx: Sequence[str] = (),
     if precision == "int8":
         train = build_dataset(cfg.data, "train", net.input_size, report=lambda _: None)
         calibration = calibration_crops(train)
-    paths = export_symbol(net, out_dir, cfg.model.name, schema_of(cfg), cfg.data.face_fraction,
-                          align=cfg.data.align, onnx=onnx, precision=precision,
-                          calibration=calibration)
+    paths = export_symbol(net, out_dir, cfg.model.name, schema_of(cfg),
+                          CropSpec.of(cfg.data, net.input_size),
+                          align_source=cfg.data.align_source, onnx=onnx,
+                          precision=precision, calibration=calibration)
     return paths, cfg.model.name, epochs

@@ -13,13 +13,13 @@ from typing import List, Optional, Tuple, Union
 import mxnet as mx
 import numpy as np
 
-from ..data.align import box_transform, estimate_transform, invert, transform_points, warp
+from ..data.align import invert, transform_points
 from ..data.detector import Face, get_detector
 from ..data.image_file import read_image_file
-from ..data.transforms import to_network_input
 from ..flip import predict_with_flip
 from .backends import DEFAULT_BACKEND, make_runner, resolve_backend
 from .model_files import find_exported
+
 
 @dataclass(frozen=True)
 class FaceLandmarks:
@@ -50,6 +50,16 @@ class Predictor:
     flip : bool
         Flip test-time augmentation (mirrored crops in the same batch).
 
+    Attributes
+    ----------
+    crop_spec : CropSpec
+        The crop the model was trained on, from its sidecar: :meth:`crop` and a video tracker
+        cut faces by it (``crop_spec.matrix``, ``crop_spec.cut``).
+    schema : LandmarkSchema
+        The model's landmarks (names, flip table, five alignment points).
+    backend : str
+        The inference backend that runs.
+
     Notes
     -----
     One Predictor may serve several threads at once (a threaded web server's workers), and
@@ -70,11 +80,9 @@ class Predictor:
         self.model = find_exported(model_dir)
         meta = self.model.sidecar
         self.schema = meta.landmark_schema
+        self.crop_spec = meta.crop  # the crop the model was trained on: cut by the same rule
         self.input_size = meta.input_size
         self.flip_perm = list(meta.flip_perm)
-        self.template = meta.alignment_template
-        self.align_mode = meta.align
-        self.box_margin = meta.box_margin
         self.flip = flip
         self.detector = (get_detector(detector, model_path=detector_model)
                          if isinstance(detector, str) else detector)
@@ -94,25 +102,11 @@ class Predictor:
         crops = np.ascontiguousarray(crops, dtype=np.float32)
         return predict_with_flip(self._run, crops, self.flip_perm, return_plain=True)
 
-    def cut(self, image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-        """The crop (3xSxS float32 RGB) that the image-to-crop ``matrix`` maps ``image`` into."""
-        return to_network_input(warp(image, matrix, self.input_size))
-
-    def alignment(self, five_points: np.ndarray) -> np.ndarray:
-        """The image-to-crop matrix that aligns ``five_points`` with the model's template."""
-        return estimate_transform(five_points, self.input_size, template=self.template)
-
-    def crop_at(self, image: np.ndarray, five_points: np.ndarray):
-        """The crop aligned from five points (3xSxS float32 RGB) and its image-to-crop matrix."""
-        matrix = self.alignment(five_points)
-        return self.cut(image, matrix), matrix
-
-    def align(self, image: np.ndarray, face: Face):
-        """The face's crop (3xSxS float32 RGB) and its image-to-crop matrix."""
-        if self.align_mode != "bbox":
-            return self.crop_at(image, face.five_points)
-        matrix = box_transform(face.box, self.input_size, self.box_margin)
-        return self.cut(image, matrix), matrix
+    def crop(self, image: np.ndarray, face: Face) -> Tuple[np.ndarray, np.ndarray]:
+        """A detected face's crop (3xSxS float32 RGB) and its photo-to-crop matrix, by
+        :attr:`crop_spec`'s rule (the five points, or the box for a ``bbox`` model)."""
+        matrix = self.crop_spec.matrix(five_points=face.five_points, box=face.box)
+        return self.crop_spec.cut(image, matrix), matrix
 
     def __call__(self, image: Union[str, np.ndarray]) -> List[FaceLandmarks]:
         """The landmarks of every face in ``image`` (a BGR array, or a path read by
@@ -125,7 +119,7 @@ class Predictor:
         faces = self.detector(image)
         if not faces:
             return []
-        crops, matrices = zip(*(self.align(image, face) for face in faces))
+        crops, matrices = zip(*(self.crop(image, face) for face in faces))
         landmarks = self.predict_crops(np.stack(crops))
         return [FaceLandmarks(face.box, face.score, transform_points(points, invert(matrix)))
                 for face, points, matrix in zip(faces, landmarks, matrices)]

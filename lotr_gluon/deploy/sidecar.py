@@ -12,7 +12,8 @@ from typing import Any, Dict, Tuple
 import numpy as np
 
 from .._version import __version__
-from ..data.align import BOX_MARGIN, face_template
+from ..data.crop_spec import CropSpec
+from ..data.data_config import ALIGN_SOURCES
 from ..data.landmarks import LandmarkSchema, get_schema
 from ..errors import UserError
 from ..heatmap_codec import OutputSpec
@@ -39,38 +40,59 @@ class Sidecar:
         Landmarks per face; the crop's side in pixels.
     schema : str
         The landmark schema (:func:`..data.landmarks.get_schema`), with ``flip_perm``.
-    align, face_fraction, box_margin : str, float, float
-        How the crop is cut (``FaceCropper``): the Predictor cuts its crops the same way.
-    alignment_template : ndarray (5, 2)
-        Where the five alignment points land in the crop.
+    crop : CropSpec
+        The crop the model was trained on (its size, five-point or box rule, face fraction,
+        box margin): the Predictor cuts its crops by it. ``input_size``, ``align``,
+        ``face_fraction``, ``box_margin`` and ``alignment_template`` read from it.
+    align_source : str
+        Where the training faces' five points came from (``ground_truth`` or ``detector``,
+        ``data.align_source``): an evaluation of the export aligns its faces the same way.
     output : OutputSpec
         What the graph returns and how it decodes to crop pixels.
     """
 
     model: str
     num_points: int
-    input_size: int
     schema: str
     flip_perm: Tuple[int, ...]
-    align: str
-    face_fraction: float
-    box_margin: float
-    alignment_template: np.ndarray
+    crop: CropSpec
     output: OutputSpec
+    align_source: str = "ground_truth"
     input_name: str = "data"
     trained: bool = True
     version: str = ""
     precision: str = "float32"  # one of PRECISIONS
 
     @classmethod
-    def of(cls, name: str, net, schema: LandmarkSchema, face_fraction: float, trained: bool,
-           align: str, precision: str = "float32") -> "Sidecar":
-        """The sidecar of Gluon network ``net`` exported as ``name``."""
-        size = int(net.input_size)
-        return cls(name, int(net.num_points), size, schema.name, tuple(schema.flip_perm), align,
-                   float(face_fraction), BOX_MARGIN, face_template(size, face_fraction),
-                   OutputSpec.of(net), trained=trained, version=__version__,
+    def of(cls, name: str, net, schema: LandmarkSchema, crop: CropSpec, trained: bool,
+           align_source: str = "ground_truth", precision: str = "float32") -> "Sidecar":
+        """The sidecar of Gluon network ``net`` exported as ``name``, trained on ``crop``."""
+        if crop.input_size != int(net.input_size):
+            raise UserError(f"the crop is {crop.input_size} px and {name} takes "
+                            f"{net.input_size} px")
+        return cls(name, int(net.num_points), schema.name, tuple(schema.flip_perm), crop,
+                   OutputSpec.of(net), align_source, trained=trained, version=__version__,
                    precision=precision)
+
+    @property
+    def input_size(self) -> int:
+        return self.crop.input_size
+
+    @property
+    def align(self) -> str:
+        return self.crop.align
+
+    @property
+    def face_fraction(self) -> float:
+        return self.crop.face_fraction
+
+    @property
+    def box_margin(self) -> float:
+        return self.crop.box_margin
+
+    @property
+    def alignment_template(self) -> np.ndarray:
+        return self.crop.template
 
     @property
     def landmark_schema(self) -> LandmarkSchema:
@@ -79,12 +101,11 @@ class Sidecar:
     def to_dict(self) -> Dict[str, Any]:
         """The JSON layout (stable: other runtimes read it)."""
         return {"model": self.model, "num_points": self.num_points,
-                "input_size": self.input_size, "input": "float32 RGB 0..255, NCHW",
+                **self.crop.to_dict(), "align_source": self.align_source,
+                "input": "float32 RGB 0..255, NCHW",
                 "input_name": self.input_name, "output": _OUTPUTS[self.output.kind],
                 **self.output.to_dict(), "schema": self.schema,
-                "flip_perm": list(self.flip_perm), "align": self.align,
-                "face_fraction": self.face_fraction, "box_margin": self.box_margin,
-                "alignment_template": np.round(self.alignment_template, 4).tolist(),
+                "flip_perm": list(self.flip_perm),
                 "trained": self.trained, "lotr_gluon_version": self.version,
                 "precision": self.precision}
 
@@ -102,13 +123,17 @@ class Sidecar:
             raise SidecarError(f"{where}: precision {precision!r} is not one of "
                                f"{list(PRECISIONS)}")
         try:
-            template = np.asarray(need("alignment_template"), dtype=np.float64)
+            crop = CropSpec(int(need("input_size")), str(need("align")),
+                            float(need("face_fraction")), float(need("box_margin"))
+                            ).with_template(need("alignment_template"))
+            align_source = str(need("align_source"))
+            if align_source not in ALIGN_SOURCES:
+                raise SidecarError(f"{where}: align_source {align_source!r} is not one of "
+                                   f"{list(ALIGN_SOURCES)}")
             output = OutputSpec(str(need("output_kind")), float(need("heatmap_stride")),
                                 float(need("sigma")), float(need("theta")))
-            return cls(str(need("model")), int(need("num_points")), int(need("input_size")),
-                       str(need("schema")), tuple(int(i) for i in need("flip_perm")),
-                       str(need("align")), float(need("face_fraction")),
-                       float(need("box_margin")), template.reshape(5, 2), output,
+            return cls(str(need("model")), int(need("num_points")), str(need("schema")),
+                       tuple(int(i) for i in need("flip_perm")), crop, output, align_source,
                        str(need("input_name")), bool(need("trained")),
                        str(need("lotr_gluon_version")), precision)
         except SidecarError:

@@ -115,8 +115,8 @@ class _Track:
     box: np.ndarray
     score: float
     smoother: Optional[OneEuroFilter] = None
-    alignment: Optional[np.ndarray] = None  # photo -> crop map fitted to the latest landmarks
-    aligned_at: int = -2  # the frame of ``alignment``
+    fitted: Optional[np.ndarray] = None  # photo -> crop map fitted to the latest landmarks
+    fitted_at: int = -2  # the frame of ``fitted``
     motion: Optional[np.ndarray] = None  # smoothed crop -> crop map from one frame to the next
     seeded_at: int = 0  # the last frame the detector placed this face's crop
 
@@ -160,7 +160,7 @@ class FaceTracker:
                  lost_distance: float = LOST_DISTANCE,
                  max_disagreement: float = MAX_DISAGREEMENT, max_shift: float = MAX_SHIFT,
                  fps: float = DEFAULT_FPS):
-        if predictor.align_mode != "five_point":
+        if predictor.crop_spec.align != "five_point":
             raise UserError("tracking needs a five-point aligned model; this one crops "
                              "around the detector's box (data.align=bbox)")
         if detect_every < 1:
@@ -174,6 +174,8 @@ class FaceTracker:
         self.max_disagreement, self.max_shift = max_disagreement, max_shift
         self.fps = fps
         self.schema = predictor.schema
+        self.crop = predictor.crop_spec  # the tracker cuts its crops by the model's own rule
+        self.template = self.crop.template
         self.tracks: List[_Track] = []
         self.frame_index, self._next_id = -1, 0
         self.detector_runs = 0
@@ -222,15 +224,15 @@ class FaceTracker:
             claimed.add(best)
             face = detections[best]
             size = np.sqrt(max(np.prod(face.box[2:] - face.box[:2]), 1.0))
-            five = transform_points(self.predictor.template, invert(track.matrix))
+            five = transform_points(self.template, invert(track.matrix))
             distance = np.linalg.norm(five - face.five_points, axis=1).mean() / size
             if track in lost or (recheck and distance > REALIGN_DISTANCE):
-                track.matrix = self.predictor.alignment(face.five_points)
+                track.matrix = self.crop.matrix(five_points=face.five_points)
                 track.seeded_at = self.frame_index
                 seeded.add(track)
         for j, face in enumerate(detections):
             if j not in claimed:
-                track = _Track(self._next_id, self.predictor.alignment(face.five_points),
+                track = _Track(self._next_id, self.crop.matrix(five_points=face.five_points),
                                face.box, face.score, seeded_at=self.frame_index)
                 self._next_id += 1
                 self.tracks.append(track)
@@ -243,26 +245,26 @@ class FaceTracker:
         lost theirs. The detector vouches for the ``seeded`` tracks this frame."""
         if not tracks:
             return [], []
-        crops = np.stack([self.predictor.cut(image, track.matrix) for track in tracks])
+        crops = np.stack([self.crop.cut(image, track.matrix) for track in tracks])
         if self.predictor.flip:  # the average of each crop's and its mirror's answers
             plain, answers = self.predictor.predict_crops_and_mirrors(crops)
             # The mirrored crop's answer, mapped back, agrees with the plain one on an aligned
             # face.
             disagreement = (2 * np.linalg.norm(plain - answers, axis=-1).mean(axis=-1)
-                            / self.predictor.input_size)
+                            / self.crop.input_size)
         else:
             answers, disagreement = self.predictor.predict_crops(crops), np.zeros(len(tracks))
         faces, lost = [], []
         for track, crop_points, differ in zip(tracks, answers, disagreement):
             points = transform_points(crop_points, invert(track.matrix))
-            alignment = self.predictor.alignment(self.schema.five_point(points))
+            fitted = self.crop.matrix(five_points=self.schema.five_point(points))
             if track not in seeded and (differ > self.max_disagreement
-                                        or self._shift(track.matrix, alignment)
+                                        or self._shift(track.matrix, fitted)
                                         > self.max_shift
                                         or self._lost(crop_points, points, image.shape)):
                 lost.append(track)
                 continue
-            self._move(track, alignment)
+            self._move(track, fitted)
             if self.smoothing:
                 track.smoother = track.smoother or OneEuroFilter(self.min_cutoff, self.beta)
                 points = track.smoother(points, t)
@@ -271,29 +273,29 @@ class FaceTracker:
                                      detected=detected))
         return faces, lost
 
-    def _move(self, track: _Track, alignment: np.ndarray) -> None:
-        """Record this frame's alignment and cut the next crop where the face will be: this
-        frame's alignment moved on by the smoothed motion, measured between consecutive
-        frames only (the motion over a gap, a lost frame, is not one frame's)."""
-        if track.aligned_at == self.frame_index - 1:
-            step = compose(alignment, invert(track.alignment))
+    def _move(self, track: _Track, fitted: np.ndarray) -> None:
+        """Record the crop map fitted to this frame's landmarks and cut the next crop where the
+        face will be: this frame's map moved on by the smoothed motion, measured between
+        consecutive frames only (the motion over a gap, a lost frame, is not one frame's)."""
+        if track.fitted_at == self.frame_index - 1:
+            step = compose(fitted, invert(track.fitted))
             track.motion = (step if track.motion is None else
                             MOTION_SMOOTHING * step + (1 - MOTION_SMOOTHING) * track.motion)
         else:
             track.motion = None
-        track.alignment, track.aligned_at = alignment, self.frame_index
-        track.matrix = alignment if track.motion is None else compose(track.motion, alignment)
+        track.fitted, track.fitted_at = fitted, self.frame_index
+        track.matrix = fitted if track.motion is None else compose(track.motion, fitted)
 
     def _shift(self, cut: np.ndarray, found: np.ndarray) -> float:
         """How far the face was found from where its crop was cut: the template's points
         under the two maps, mean distance in crop widths."""
-        template = self.predictor.template
+        template = self.template
         moved = transform_points(template, compose(cut, invert(found)))
-        return float(np.linalg.norm(moved - template, axis=1).mean() / self.predictor.input_size)
+        return float(np.linalg.norm(moved - template, axis=1).mean() / self.crop.input_size)
 
     def _lost(self, crop_points: np.ndarray, photo_points: np.ndarray, shape) -> bool:
         """The crop no longer holds an aligned face, or most points left the frame."""
         five = self.schema.five_point(crop_points)
-        distance = np.linalg.norm(five - self.predictor.template, axis=1).mean()
-        return (distance / self.predictor.input_size > self.lost_distance
+        distance = np.linalg.norm(five - self.template, axis=1).mean()
+        return (distance / self.crop.input_size > self.lost_distance
                 or share_in_frame(photo_points, shape[1], shape[0]) < 0.5)

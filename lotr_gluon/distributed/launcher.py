@@ -5,8 +5,9 @@ processes with the environment ps-lite reads (``DMLC_ROLE``, ``DMLC_PS_ROOT_URI`
 ``DMLC_NUM_WORKER``/``SERVER``), as MXNet's own ``tools/launch.py`` does. (MXNet's bundled
 ``dmlc_tracker`` cannot be used as is on Python >= 3.9: it calls ``Thread.isAlive``.)
 A scheduler or server process is ``python -m lotr_gluon.distributed.parameter_server``:
-MXNet's server loop with MXNet and the project's optimizers fully imported first, and any error in an update
-ending the job (see that module for why ``python -c "import mxnet"`` is not enough).
+MXNet's server loop with MXNet and the project's optimizers fully imported first, and any
+error in an update ending the job (see that module for why ``python -c "import mxnet"`` is
+not enough).
 """
 from __future__ import annotations
 
@@ -174,8 +175,9 @@ def ssh_command(host: str, workdir: str, env: Dict[str, str], command: Sequence[
 
 
 def server_command(worker_command: Sequence[str]) -> List[str]:
-    """``PYTHON -m lotr_gluon.distributed.parameter_server`` with the interpreter the workers use (their
-    ``.venv``), or this one when the worker command does not start with a Python."""
+    """``PYTHON -m lotr_gluon.distributed.parameter_server`` with the interpreter the workers
+    use (their ``.venv``), or this one when the worker command does not start with a
+    Python."""
     first = worker_command[0] if worker_command else ""
     python = first if os.path.basename(first).startswith("python") else sys.executable
     return [python, *SERVER_MODULE]

@@ -1,4 +1,5 @@
-"""One scheduler or server process of a distributed job: ``python -m lotr_gluon.distributed.parameter_server``.
+"""One scheduler or server process of a distributed job:
+``python -m lotr_gluon.distributed.parameter_server``.
 
 MXNet runs the parameter-server loop from inside ``import mxnet`` when ``DMLC_ROLE`` is
 ``server`` or ``scheduler``. A server started as ``python -c "import mxnet"`` therefore
