@@ -1,3 +1,4 @@
+import importlib.util
 import os
 
 # SyncBatchNorm on two CPU contexts (standing in for two GPUs) needs more of MXNet's CPU
@@ -40,9 +41,14 @@ UNREACHABLE_REPO = "http://127.0.0.1:9/"
 @pytest.fixture(autouse=True)
 def empty_model_store(tmp_path_factory, monkeypatch):
     """Tests never download: gluoncv's model store is an empty folder and its repository a
-    closed local port, so ``backbone_weights: imagenet`` fails fast instead of fetching."""
+    closed local port, so ``backbone_weights: imagenet`` fails fast instead of fetching; so is
+    insightface's model zoo, so a RetinaFace pack is never fetched."""
     monkeypatch.setenv("MXNET_HOME", str(tmp_path_factory.mktemp("mxnet_home")))
     monkeypatch.setenv("MXNET_GLUON_REPO", UNREACHABLE_REPO)
+    if importlib.util.find_spec("insightface") is not None:
+        from insightface.utils import storage
+
+        monkeypatch.setattr(storage, "MODEL_ZOO_RELEASE_DOWNLOAD_URL", UNREACHABLE_REPO)
 
 
 @pytest.fixture(scope="session")

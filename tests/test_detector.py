@@ -2,8 +2,13 @@
 ONNX graph with the outputs insightface expects of a detector with keypoints (scores, box
 distances and keypoint offsets for strides 8, 16 and 32, two anchors per cell) encodes one
 known face, and the project's detector must return that box and those five points."""
+import os
+
+import cv2
 import numpy as np
 import pytest
+
+import lotr_gluon
 
 SIDE = 640
 STRIDES = (8, 16, 32)
@@ -187,13 +192,17 @@ def test_detect_faces_tool_on_a_synthetic_set(tmp_path):
 
 def test_retinaface_finds_an_insightface_pack_already_on_disk(tmp_path, monkeypatch):
     """No model given: the pack insightface keeps in ~/.insightface/models is used; with none
-    there the error names where it looked. Nothing is downloaded."""
+    there, buffalo_l is fetched as insightface fetches it, and with the download refused
+    (tests/conftest.py) the error names the pack, the file and the folder."""
     pytest.importorskip("insightface")
-    from lotr_gluon.data.detector import get_detector
+    from lotr_gluon.data.detector import DetectorModelError, get_detector
 
     monkeypatch.setenv("HOME", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r"\.insightface/models/\*/det\*\.onnx"):
+    folder = tmp_path / ".insightface" / "models" / "buffalo_l"
+    with pytest.raises(DetectorModelError, match=rf"buffalo_l pack .*det_10g\.onnx.* not in "
+                                                 rf"{folder} and could not be downloaded"):
         get_detector("retinaface")
+    assert get_detector("default").description.startswith("mtcnn")  # default never fetches
     pack = tmp_path / ".insightface" / "models" / "buffalo_fake"
     pack.mkdir(parents=True)
     _fake_scrfd(pack / "det_fake.onnx")
@@ -260,3 +269,36 @@ def test_worker_processes_write_the_same_records(tmp_path):
     assert sum(r["matched"] for r in records.values()) == 6
     assert sorted(open(tmp_path / "b.jsonl").read().splitlines()) == \
         sorted(open(tmp_path / "a.jsonl").read().splitlines())
+
+
+_REFUSED_FETCH = """
+import runpy, sys
+from insightface.utils import storage
+storage.MODEL_ZOO_RELEASE_DOWNLOAD_URL = "http://127.0.0.1:9/"  # the download is refused
+sys.argv = ["tools/predict.py"] + sys.argv[1:]
+runpy.run_path("tools/predict.py", run_name="__main__")
+"""
+
+
+def test_retinaface_offline_is_one_line_naming_the_pack_and_folder(tmp_path):
+    """tools/predict.py --detector retinaface with no pack on disk and the download refused:
+    exit 1, one line that names insightface's pack, its detector file and the folder."""
+    pytest.importorskip("insightface")
+    import subprocess
+    import sys
+
+    from lotr_gluon.deploy.export import export_symbol
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    export_symbol(lotr_gluon.get_model("lotr_m", input_size=64), str(tmp_path / "m"), "lotr_m",
+                  trained=False)
+    cv2.imwrite(str(tmp_path / "face.jpg"), np.zeros((64, 64, 3), np.uint8))
+    done = subprocess.run([sys.executable, "-c", _REFUSED_FETCH, str(tmp_path / "face.jpg"),
+                           "--model", str(tmp_path / "m"), "--detector", "retinaface",
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                          cwd=root, timeout=300, env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode == 1, done.stderr[-2000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    folder = tmp_path / ".insightface" / "models" / "buffalo_l"
+    assert len(errors) == 1 and "Traceback" not in done.stderr
+    assert "buffalo_l" in errors[0] and "det_10g.onnx" in errors[0] and str(folder) in errors[0]

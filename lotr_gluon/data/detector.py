@@ -6,10 +6,12 @@ Backends behind ``get_detector(name)``, and one beside it:
   ``detect`` extra), run by OpenCV's DNN module. Works offline right after install. Its five
   points are RetinaFace's five points.
 - ``retinaface``: insightface's RetinaFace/SCRFD ONNX models from a folder you supply, or a
-  pack insightface already put in ``~/.insightface/models`` (insightface downloads model packs
-  at run time; we never do).
+  pack in ``~/.insightface/models``; without either, insightface's ``buffalo_l`` pack is
+  fetched there exactly as ``insightface.app.FaceAnalysis`` fetches it (on a machine with
+  internet; offline, one line names the pack, the file and the folder).
 - ``default``: RetinaFace when its model is on disk (given, or in an insightface pack) and
-  insightface is installed, as the paper detects; MTCNN otherwise.
+  insightface is installed, as the paper detects; MTCNN otherwise. It never downloads, so
+  ``make demo`` and the tests stay offline.
 - (not behind ``get_detector``) :class:`GroundTruthDetector`: the face of known landmarks,
   for figures and tests that align as ``data.align_source: ground_truth`` does.
 
@@ -24,6 +26,7 @@ import glob
 import importlib.util
 import os
 import threading
+import zipfile
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -139,16 +142,53 @@ class GroundTruthDetector:
         return Face(np.concatenate([lo, hi]), 1.0, self.schema.five_point(landmarks))
 
 
-INSIGHTFACE_PACKS = os.path.join("~", ".insightface", "models", "*", "det*.onnx")
+INSIGHTFACE_ROOT = os.path.join("~", ".insightface")
+INSIGHTFACE_PACKS = os.path.join(INSIGHTFACE_ROOT, "models", "*", "det*.onnx")
+INSIGHTFACE_PACK = "buffalo_l"  # FaceAnalysis's default pack; its detector is det_10g.onnx
+
+
+class DetectorModelError(UserError):
+    """A detector's model files are not on disk and could not be fetched."""
+
+
+def fetch_insightface_pack(pack: str = INSIGHTFACE_PACK, root: str = INSIGHTFACE_ROOT) -> str:
+    """The detector file of insightface's model pack ``pack``, fetched into ``root/models/pack``
+    when it is not there, by insightface's own ``ensure_available`` (what
+    ``insightface.app.FaceAnalysis(name=pack)`` does).
+
+    Raises
+    ------
+    DetectorModelError
+        insightface is not installed, or the pack is not on disk and the download failed
+        (offline): one line naming the pack, the file and the folder, and what to do.
+    """
+    folder = os.path.join(os.path.expanduser(root), "models", pack)
+    found = detector_files(folder) if os.path.isdir(folder) else []
+    if found:
+        return found[0]
+    try:
+        from insightface.utils.storage import ensure_available
+    except ImportError:
+        raise DetectorModelError("the retinaface detector needs insightface: pip install "
+                                 "insightface (the detect extra)") from None
+    try:
+        ensure_available("models", pack, root=root)
+    except (OSError, RuntimeError, zipfile.BadZipFile) as err:
+        reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        raise DetectorModelError(
+            f"retinaface: insightface's {pack} pack (its detector det_10g.onnx) is not in "
+            f"{folder} and could not be downloaded ({reason}); run once on a machine with "
+            f"internet, or unpack {pack}.zip into {folder}, or pass --detector-model DIR; "
+            f"--detector mtcnn works offline") from None
+    found = detector_files(folder) if os.path.isdir(folder) else []
+    if not found:
+        raise DetectorModelError(f"{folder}: insightface's {pack} pack holds no det*.onnx; "
+                                 f"remove the folder and run again to fetch it whole")
+    return found[0]
 
 
 def _retinaface(model_path: Optional[str], **kwargs) -> RetinaFaceDetector:
-    if not model_path:
-        raise FileNotFoundError(
-            f"the retinaface detector needs a model: pass a folder with insightface's "
-            f"det_10g.onnx (buffalo_l pack) or the .onnx file; none was given and none is "
-            f"at {INSIGHTFACE_PACKS}")
-    return RetinaFaceDetector(model_path, **kwargs)
+    return RetinaFaceDetector(model_path or fetch_insightface_pack(), **kwargs)
 
 
 # backend -> factory(model_path, **options)
@@ -171,9 +211,10 @@ def resolve_detector(name: str = "default", model_path: Optional[str] = None
     """``(backend, model path)`` that ``name`` means on this machine.
 
     ``retinaface`` reads ``model_path``, or without one an insightface pack that is already
-    on disk (the first of :func:`installed_insightface_detectors`). ``default`` is that
-    RetinaFace when there is one and insightface is installed, else MTCNN. Nothing is
-    downloaded.
+    on disk (the first of :func:`installed_insightface_detectors`); with neither, the path
+    is None and building the detector fetches :data:`INSIGHTFACE_PACK`
+    (:func:`fetch_insightface_pack`). ``default`` is that RetinaFace when a model is on disk
+    and insightface is installed, else MTCNN; it never downloads.
     """
     if name not in DETECTOR_NAMES:
         raise UserError(f"unknown detector {name!r}; expected one of {list(DETECTOR_NAMES)}")
