@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
+from lotr_gluon.batch.annotate import Annotator
+from lotr_gluon.batch.landmark_log import LOG_NAME
 from lotr_gluon.data.landmarks import get_schema
-from lotr_gluon.deploy.annotate import Annotator
-from lotr_gluon.deploy.landmark_log import LOG_NAME
 from lotr_gluon.deploy.predictor import FaceLandmarks
 from lotr_gluon.fileio import append_json_lines, read_json_lines
 from lotr_gluon.stop_signals import StopSignals

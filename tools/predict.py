@@ -94,7 +94,7 @@ def main(argv=None) -> int:
         parser.error("give image/video paths or --webcam N")
     source = int(args.webcam) if args.webcam is not None and args.webcam.isdigit() else args.webcam
 
-    from lotr_gluon.deploy.annotate import Annotator, expand_inputs
+    from lotr_gluon.batch.annotate import Annotator, expand_inputs
     from lotr_gluon.deploy.predictor import Predictor
     from lotr_gluon.stop_signals import StopSignals
 

@@ -10,9 +10,9 @@ import numpy as np
 
 from ..data.image_file import read_image_file
 from ..data.samples import DatasetError
+from ..deploy.predictor import FaceLandmarks, Predictor
 from ..viz import draw_landmarks, save_image
 from .landmark_log import LandmarkLog
-from .predictor import FaceLandmarks, Predictor
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
