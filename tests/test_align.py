@@ -7,8 +7,16 @@ import cv2
 import numpy as np
 import pytest
 
-from lotr_gluon.data.align import (ARCFACE_112, compose, estimate_transform, face_template,
-                                   invert, similarity_transform, transform_points, warp)
+from lotr_gluon.data.align import (
+    ARCFACE_112,
+    compose,
+    estimate_transform,
+    face_template,
+    invert,
+    similarity_transform,
+    transform_points,
+    warp,
+)
 from lotr_gluon.data.landmarks import JD106, W300_68
 from lotr_gluon.data.synthetic import canonical_face, rotation_matrix
 from lotr_gluon.data.transforms import AugmentConfig, FaceCropper

@@ -108,15 +108,17 @@ def test_insightface_loads_the_flavor_and_agrees_with_our_predictor(exported_wit
 
 
 def test_predictor_backends_agree(exported_with_onnx):
-    from lotr_gluon.deploy.backends import BACKENDS, make_runner
+    from lotr_gluon.deploy.backends import available_backends, make_runner
     from lotr_gluon.deploy.model_files import find_exported
 
     _, paths = exported_with_onnx
     model = find_exported(os.path.dirname(paths["symbol"]))
     x = np.random.RandomState(5).uniform(0, 255, (2, 3, 192, 192)).astype(np.float32)
-    outputs = {name: make_runner(model, name)(x) for name in BACKENDS}
-    for name in BACKENDS:
-        assert _relative_error(outputs[name], outputs["mxnet-static"]) < 1e-4, name
+    outputs = {name: make_runner(model, name)(x) for name in available_backends()}
+    for name, out in outputs.items():
+        # bfloat16 keeps 8 bits of mantissa: about 0.4% of each value (float32 elsewhere).
+        bound = 1e-2 if name.endswith("bf16") else 1e-4
+        assert _relative_error(out, outputs["mxnet-static"]) < bound, name
 
 
 def test_a_batch_split_over_threads_gives_the_gluon_models_numbers(exported_with_onnx, tmp_path):

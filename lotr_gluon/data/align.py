@@ -110,8 +110,8 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 def invert(matrix: np.ndarray) -> np.ndarray:
     """The inverse 2x3 map: crop pixels back to the original image."""
-    # In closed form: np.linalg.inv took ~0.7 ms a call beside MXNet's threads (BLAS threads
-    # contending for the same 2 cores), several calls per tracked frame.
+    # In closed form: np.linalg.inv is slow beside MXNet's threads (BLAS threads contend for
+    # the same cores), and a tracked frame makes several calls.
     matrix = np.asarray(matrix, dtype=np.float64)
     linear = matrix[:, :2]
     det = linear[0, 0] * linear[1, 1] - linear[0, 1] * linear[1, 0]

@@ -25,6 +25,7 @@ from .image_file import decode_image
 from .samples import DatasetError, Problem, Sample
 from .transforms import FaceCropper
 
+
 def _paths(prefix: str) -> Tuple[str, str, str]:
     base = prefix[:-4] if prefix.endswith(".rec") else prefix
     return base + ".rec", base + ".idx", base + ".json"

@@ -16,6 +16,9 @@
 ``opencv``
     the same ``NAME.onnx`` in OpenCV's DNN module (``cv2.dnn``): no MXNet and no onnxruntime
     in the loop, as a C++ or Python OpenCV deployment runs it.
+``openvino``, ``openvino-bf16``
+    the same ``NAME.onnx`` compiled by OpenVINO for this CPU (the optional ``openvino``
+    extra), in float32 or bfloat16 (:mod:`.openvino_runtime`).
 
 A runner may be called from several threads at once and answers each call as if it were
 alone: onnxruntime's sessions are thread-safe and run side by side; MXNet's cached graphs and
@@ -31,7 +34,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import mxnet as mx
 import numpy as np
@@ -40,12 +43,15 @@ from ..errors import UserError
 from ..gpu_support import check_gpus
 from .model_files import ExportedModel, load_symbol_block
 from .onnx_export import onnx_session, opencv_net, run_onnx, run_opencv
+from .openvino_runtime import PRECISIONS as OPENVINO_PRECISIONS
+from .openvino_runtime import OpenVINONetwork, openvino_available
 from .thread_split import ThreadSplitNetwork, splitting_supported
 
-BACKENDS = ("mxnet", "mxnet-static", "onnxruntime", "opencv")
+BACKENDS = ("mxnet", "mxnet-static", "onnxruntime", "opencv", "openvino", "openvino-bf16")
 AUTO = "auto"
 DEFAULT_BACKEND = AUTO
 Runner = Callable[[np.ndarray], np.ndarray]
+ONNX_BACKENDS = ("onnxruntime", "opencv", *OPENVINO_PRECISIONS)  # the ones that run NAME.onnx
 # Said once (Python's default warning filter) to a Python user whose process runs MXNet's
 # threaded engine, where the mxnet backend neither splits batches nor keeps its latency.
 ENGINE_ADVICE = ("the mxnet backend runs faster under MXNet's NaiveEngine, which splits a "
@@ -63,6 +69,16 @@ def _one_at_a_time(network: Runner) -> Runner:
             return network(crops)
 
     return run
+
+
+def available_backends() -> Tuple[str, ...]:
+    """The :data:`BACKENDS` whose runtime is installed here (OpenVINO and onnxruntime are
+    optional extras)."""
+    import importlib.util
+
+    installed = {"onnxruntime": importlib.util.find_spec("onnxruntime") is not None}
+    installed.update(dict.fromkeys(OPENVINO_PRECISIONS, openvino_available()))
+    return tuple(b for b in BACKENDS if installed.get(b, True))
 
 
 def resolve_backend(model: ExportedModel, backend: str = DEFAULT_BACKEND,
@@ -97,13 +113,15 @@ def make_runner(model: ExportedModel, backend: str = DEFAULT_BACKEND,
     backend = resolve_backend(model, backend, ctx)
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; expected {AUTO} or one of {BACKENDS}")
-    if backend in ("onnxruntime", "opencv"):
+    if backend in ONNX_BACKENDS:
         if model.onnx is None:
             raise FileNotFoundError(f"{model.symbol}: no {model.name}.onnx beside it; export "
                                     f"with tools/export.py --onnx")
         if backend == "onnxruntime":
             session = onnx_session(model.onnx, spinning=back_to_back)
             network = lambda crops: run_onnx(session, crops)  # noqa: E731
+        elif backend in OPENVINO_PRECISIONS:
+            network = OpenVINONetwork(model.onnx, OPENVINO_PRECISIONS[backend])
         else:
             net = opencv_net(model.onnx)
             network = _one_at_a_time(lambda crops: run_opencv(net, crops))

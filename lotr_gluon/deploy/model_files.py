@@ -57,8 +57,8 @@ def load_symbol_block(model: ExportedModel, ctx: Optional[mx.Context] = None,
     """The exported graph as a hybridized SymbolBlock (static memory and shapes).
 
     On CPU with ``onednn`` (and an MXNet built with it, as the pip wheels are) the graph is
-    partitioned for oneDNN's fused subgraphs (conv+bn+relu, fused attention matmuls): on
-    2 cores that is about 4x faster at batch 1 than the plain static graph for LOTR-M.
+    partitioned for oneDNN's fused subgraphs (conv+bn+relu, fused attention matmuls), several
+    times faster than the plain static graph (docs/benchmarks.md).
     """
     ctx = ctx or mx.cpu()
     with warnings.catch_warnings():  # "Cannot decide type for ... data": harmless, float32

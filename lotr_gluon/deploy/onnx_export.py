@@ -172,9 +172,9 @@ def export_onnx(symbol_file: str, params_file: str, out_file: str, sidecar: Side
                 flavor: str = "lotr", batch_size: Optional[int] = None) -> str:
     """Convert an exported MXNet graph to ONNX (opset 13), written atomically.
 
-    The conversion runs in a child Python process: after MXNet's converter has run in a process,
-    MXNet inference there with 2 OpenMP threads became 3.5x slower (LOTR-M batch 1 on
-    2 cores: 4.5 ms before, 15.9 ms after; measured, cause inside MXNet not found).
+    The conversion runs in a child Python process: after MXNet's converter has run in a
+    process, MXNet inference there with several OpenMP threads becomes several times slower
+    (measured; the cause inside MXNet was not found).
 
     Parameters
     ----------
@@ -220,11 +220,9 @@ def onnx_session(path: str, spinning: bool = False):
         The ``.onnx`` file.
     spinning : bool
         Let onnxruntime's idle threads spin between runs (its own default). Off by default:
-        the spinning threads keep both cores busy after each run while the detector and the
-        crops need them (the tracker on the demo model: 82 frames/s with spinning, 105
-        without). On for back-to-back forwards, where it is onnxruntime's fastest setting
-        (``tools/benchmark.py --model``: LOTR-M at batch 1 took 5.1-5.7 ms with it against
-        6.9-8.4 ms without, alternating processes, 2 cores).
+        the spinning threads keep the cores busy after each run while the detector and the
+        crops need them. On for back-to-back forwards, where it is onnxruntime's fastest
+        setting (both measured in docs/benchmarks.md).
     """
     try:
         import onnxruntime as ort
