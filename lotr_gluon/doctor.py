@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
 from .data.detector import (
+    INSIGHTFACE_PACK,
     INSIGHTFACE_PACKS,
     detector_files,
     installed_insightface_detectors,
@@ -160,7 +161,9 @@ def _detectors(report: Report, detector: Optional[str], detector_model: Optional
     packs = installed_insightface_detectors()
     if detector_model:
         packs = detector_files(detector_model) or packs
-    found = ", ".join(packs) if packs else f"no {INSIGHTFACE_PACKS} or --detector-model"
+    found = (", ".join(packs) if packs else
+             f"no {INSIGHTFACE_PACKS} or --detector-model (--detector retinaface fetches the "
+             f"{INSIGHTFACE_PACK} pack on a machine with internet)")
     report.add("retinaface", f"insightface {'installed' if insightface else 'missing'}; {found}")
     report.add("default", f"{resolve_detector('default', detector_model)[0]} (RetinaFace when "
                           f"its model is on disk and insightface is installed, else MTCNN)")

@@ -6,8 +6,9 @@ Each split gets OUT/SPLIT.jsonl (one JSON line per image, keyed by its path in t
 folder: matched or not, and why) and OUT/SPLIT.unmatched.txt. A detection belongs to the
 annotated face when its five points lie within 0.25 box sizes of the ground truth's five
 points. Interrupted runs resume: images already in SPLIT.jsonl are not detected again.
-Nothing is downloaded; the default detector is RetinaFace when its model is on disk, else the
-offline MTCNN. Training and evaluation then align from these detections with
+The default detector is RetinaFace when its model is on disk, else the offline MTCNN, and it
+never downloads; --detector retinaface fetches insightface's buffalo_l pack when none is on
+disk (on a machine with internet). Training and evaluation then align from these detections with
 --set data.align_source=detector (the paper's experiment files do).
 
 Examples:
