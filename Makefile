@@ -42,8 +42,8 @@ demo: setup $(SYNTH)/.complete $(SYNTH)/detections/.complete
 	$(PY) tools/demo_report.py $(DEMO) --factor 3 --also $(DEMO)/by_detector
 
 # In-process tests run MXNet on one thread, so two test processes use both cores. Tests are
-# handed out one by one (a module fixture may then be built in both processes): on 2 cores
-# that measured 4m43s, against 5m27s keeping each file in one process and 7m45s in one.
+# handed out one by one (a module fixture may then be built in both processes), which
+# balances the two better than keeping each file in one: the longest file bounded the run.
 TEST_WORKERS ?= 2
 PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist load
 
