@@ -62,7 +62,7 @@ def _exported_subject(model_dir: str, data: str, fmt: Optional[str],
     model = find_exported(model_dir)
     meta = model.sidecar
     fmt = fmt or next((k for k, v in FORMATS.items() if v.schema == meta.schema), "jd106")
-    data_cfg = DataConfig(format=fmt, face_fraction=meta.face_fraction, align=meta.align,
+    data_cfg = DataConfig(format=fmt, face_fraction=meta.crop.face_fraction, align=meta.crop.align,
                           align_source=align_source or meta.align_source, detections=detections)
     dataset = open_dataset(data, data_cfg, meta.crop, report=report)
     backend = resolve_backend(model, backend)

@@ -161,11 +161,11 @@ def check_flavors(flavors: Sequence[str], sidecar: Sidecar) -> None:
         raise UserError(f"the insightface flavor needs a {INSIGHTFACE_INPUT}x"
                          f"{INSIGHTFACE_INPUT} model (insightface recognises landmark models "
                          f"by that input size); this one takes {size}")
-    if sidecar.align != "bbox":
+    if sidecar.crop.align != "bbox":
         raise UserError(f"the insightface flavor needs a model trained on box crops: "
                         f"insightface feeds it an upright square of 1.5x the detector box, "
-                        f"and {sidecar.model} was trained on {sidecar.align} crops "
-                        f"(data.align: {sidecar.align}); train one with --set data.align=bbox")
+                        f"and {sidecar.model} was trained on {sidecar.crop.align} crops "
+                        f"(data.align: {sidecar.crop.align}); train one with --set data.align=bbox")
 
 
 def export_onnx(symbol_file: str, params_file: str, out_file: str, sidecar: Sidecar,

@@ -9,7 +9,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, Tuple
 
-import numpy as np
 
 from .._version import __version__
 from ..data.crop_spec import CropSpec
@@ -42,8 +41,7 @@ class Sidecar:
         The landmark schema (:func:`..data.landmarks.get_schema`), with ``flip_perm``.
     crop : CropSpec
         The crop the model was trained on (its size, five-point or box rule, face fraction,
-        box margin): the Predictor cuts its crops by it. ``input_size``, ``align``,
-        ``face_fraction``, ``box_margin`` and ``alignment_template`` read from it.
+        box margin, template): the Predictor cuts its crops by it.
     align_source : str
         Where the training faces' five points came from (``ground_truth`` or ``detector``,
         ``data.align_source``): an evaluation of the export aligns its faces the same way.
@@ -76,23 +74,8 @@ class Sidecar:
 
     @property
     def input_size(self) -> int:
+        """The crop's side in pixels (``crop.input_size``)."""
         return self.crop.input_size
-
-    @property
-    def align(self) -> str:
-        return self.crop.align
-
-    @property
-    def face_fraction(self) -> float:
-        return self.crop.face_fraction
-
-    @property
-    def box_margin(self) -> float:
-        return self.crop.box_margin
-
-    @property
-    def alignment_template(self) -> np.ndarray:
-        return self.crop.template
 
     @property
     def landmark_schema(self) -> LandmarkSchema:

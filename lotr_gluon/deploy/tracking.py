@@ -2,8 +2,9 @@
 
 Per-frame detection costs more than the landmark network (docs/benchmarks.md) and its five
 points are off by a few percent of the face, differently on every frame.
-:class:`FaceTracker` runs the detector on the first frame, every ``detect_every`` frames, whenever a face is lost, and on the frame after it placed a face
-(so a new face's motion is measured); in between it cuts each face's crop from the
+:class:`FaceTracker` runs the detector on the first frame, every ``detect_every`` frames,
+whenever a face is lost, and on the frame after it placed a face (so a new face's motion is
+measured); in between it cuts each face's crop from the
 landmarks the network found in the previous frame, the way training crops are cut (a
 similarity from five points to the template), moved on by the face's motion over the last
 frames (a similarity per frame, smoothed).
