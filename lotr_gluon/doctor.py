@@ -91,11 +91,11 @@ def _gpus(report: Report, features, wheel: str, wanted: Sequence[int]) -> None:
 
 
 def _threads(report: Report) -> None:
-    threads = os.environ.get("OMP_NUM_THREADS")
+    threads, usable = os.environ.get("OMP_NUM_THREADS"), available_cpus()
     said = (f"OMP_NUM_THREADS {threads}" if threads else
-            f"OMP_NUM_THREADS unset: the tools set it to {available_cpus()} "
+            f"OMP_NUM_THREADS unset: the tools set it to {usable} "
             f"(lotr_gluon.runtime.configure_runtime)")
-    report.add("cpu", f"{platform.machine()}, {os.cpu_count()} cores, {available_cpus()} "
+    report.add("cpu", f"{platform.machine()}, {os.cpu_count()} cores, {usable} "
                       f"usable by this process; {said}")
 
 

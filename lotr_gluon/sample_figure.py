@@ -9,7 +9,9 @@ import numpy as np
 from .data.dataset import item_rng
 from .data.detector import GroundTruthDetector, get_detector
 from .data.formats import FORMATS, scan_dataset
+from .data.image_file import read_image_file
 from .data.landmarks import get_schema
+from .data.samples import DatasetError
 from .data.transforms import AugmentConfig, FaceCropper, from_network_input
 from .errors import UserError
 from .viz import draw_landmarks, save_image
@@ -46,8 +48,9 @@ def draw_pipeline(root: str, out: str, fmt: str = "jd106", num: int = 4, augment
     find = _face_finder(detector, schema, detector_model)
     rows = []
     for index, sample in enumerate(samples[:num]):
-        image = cv2.imread(sample.image_path, cv2.IMREAD_COLOR)
-        if image is None:
+        try:
+            image = read_image_file(sample.image_path)
+        except DatasetError:  # unreadable or damaged: the rows show the photos that read
             continue
         raw = draw_landmarks(image, sample.landmarks, schema.polylines)
         faces = find(image, sample)

@@ -47,7 +47,7 @@ from .openvino_runtime import PRECISIONS as OPENVINO_PRECISIONS
 from .openvino_runtime import OpenVINONetwork, openvino_available
 from .thread_split import ThreadSplitNetwork, splitting_supported
 
-BACKENDS = ("mxnet", "mxnet-static", "onnxruntime", "opencv", "openvino", "openvino-bf16")
+BACKENDS = ("mxnet", "mxnet-static", "onnxruntime", "opencv", *OPENVINO_PRECISIONS)
 AUTO = "auto"
 DEFAULT_BACKEND = AUTO
 Runner = Callable[[np.ndarray], np.ndarray]

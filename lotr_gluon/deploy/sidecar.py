@@ -9,7 +9,6 @@ import json
 from dataclasses import dataclass
 from typing import Any, Dict, Tuple
 
-
 from .._version import __version__
 from ..data.crop_spec import CropSpec
 from ..data.data_config import ALIGN_SOURCES
