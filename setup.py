@@ -15,6 +15,7 @@ setup(
     long_description=open(os.path.join(here, "README.md"), encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["lotr_gluon", "lotr_gluon.*"]),
+    package_data={"lotr_gluon.data": ["schemas/*.yaml"]},  # the built-in landmark schemas
     python_requires=">=3.9",  # developed and tested on 3.11
     install_requires=[
         "numpy<1.24",  # mxnet 1.9.1 uses np.bool, removed in numpy 1.24

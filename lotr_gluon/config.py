@@ -383,9 +383,10 @@ def resolve_split(cfg: DataConfig, split: str) -> str:
         raise ConfigError(f"data.root is not set: pass --set data.root=PATH (the folder holding "
                           f"{cfg.train}/, {cfg.val}/ and {cfg.test}/)")
     path = relative if os.path.isabs(relative) else os.path.join(cfg.root, relative)
-    # A RecordIO pack's split is its prefix: ROOT/train means ROOT/train.rec (+ .idx, .json).
-    if not os.path.exists(path) and not os.path.isfile(path + ".rec"):
-        raise ConfigError(f"data.{split}: neither {path} nor {path}.rec exists; set data.root "
-                          f"(now {cfg.root!r}) to the dataset folder (or a tools/pack_rec.py "
-                          f"pack), or data.{split} to the split")
+    # A RecordIO pack's split is its prefix: ROOT/train means ROOT/train.rec (+ .idx, .json);
+    # a COCO split may be named without its .json.
+    if not any(os.path.exists(p) for p in (path, path + ".rec", path + ".json")):
+        raise ConfigError(f"data.{split}: none of {path}, {path}.rec, {path}.json exists; set "
+                          f"data.root (now {cfg.root!r}) to the dataset folder (or a "
+                          f"tools/pack_rec.py pack), or data.{split} to the split")
     return path

@@ -61,9 +61,14 @@ def _exported_subject(model_dir: str, data: str, fmt: Optional[str],
                       backend: str, report) -> _Subject:
     model = find_exported(model_dir)
     meta = model.sidecar
-    fmt = fmt or next((k for k, v in FORMATS.items() if v.schema == meta.schema), "jd106")
-    data_cfg = DataConfig(format=fmt, face_fraction=meta.crop.face_fraction, align=meta.crop.align,
-                          align_source=align_source or meta.align_source, detections=detections)
+    # A built-in markup names its format; a custom one (its definition in the sidecar) is read
+    # from a COCO file unless --format says otherwise.
+    fmt = fmt or next((k for k, v in FORMATS.items() if v.schema == meta.schema), "coco")
+    schema = None if FORMATS.get(fmt) and FORMATS[fmt].schema == meta.schema else \
+        meta.landmark_schema.to_dict()
+    data_cfg = DataConfig(format=fmt, schema=schema, face_fraction=meta.crop.face_fraction,
+                          align=meta.crop.align, align_source=align_source or meta.align_source,
+                          detections=detections)
     dataset = open_dataset(data, data_cfg, meta.crop, report=report)
     backend = resolve_backend(model, backend)
     return _Subject(make_runner(model, backend), meta.input_size, dataset,
@@ -71,7 +76,7 @@ def _exported_subject(model_dir: str, data: str, fmt: Optional[str],
 
 
 def _floors(cfg: Config, input_size: int, dataset, matrices: np.ndarray, photo_gt: np.ndarray,
-            linear_floor: bool, report) -> Dict[str, float]:
+            linear_floor: bool, schema, report) -> Dict[str, float]:
     """The mean shape's NME (and the linear floor's, when asked) on ``dataset`` (whose photo
     frame is ``matrices``, ``photo_gt``), from the run's training split; empty, with a line
     saying why, when that split is not on this machine."""
@@ -81,7 +86,7 @@ def _floors(cfg: Config, input_size: int, dataset, matrices: np.ndarray, photo_g
         report(f"no mean-shape floor: the run's training split is not here ({err})")
         return {}
     floors = {"mean_shape_nme": mean_shape_in_photo(train.aligned_landmarks(), matrices,
-                                                    photo_gt)}
+                                                    photo_gt, schema.normaliser, schema)}
     if linear_floor:
         floors["linear_floor_nme"] = linear_floor_nme(train, dataset)[0]
     return floors
@@ -120,10 +125,12 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
     dataset, label, cfg = subject.dataset, subject.label, subject.cfg
     schema, face_fraction = dataset.cropper.schema, dataset.cropper.crop.face_fraction
     loader, _ = make_loader(dataset, batch_size, shuffle=False)
-    in_crops = evaluate(subject.predict, loader, schema.flip_perm, progress=True)
+    norm = schema.normaliser
+    in_crops = evaluate(subject.predict, loader, schema.flip_perm, norm, schema, progress=True)
     matrices, photo_gt = dataset.photo_frame()
-    result = in_crops.in_photo(matrices, photo_gt)  # the JD protocol: NME in the photo
+    result = in_crops.in_photo(matrices, photo_gt, norm, schema)  # the JD rule: in the photo
     extra = {"model": label, "face_fraction": face_fraction, "frame": "photo",
+             "normaliser": norm, "schema": schema.name,
              "alignment": dataset.alignment.as_dict(), "damaged": dataset.damaged_record(),
              "crop_frame": in_crops.metrics()}
     if cfg is not None:
@@ -132,7 +139,7 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
         extra["backend"] = subject.backend
     if cfg is not None and data is None:
         extra.update(_floors(cfg, subject.input_size, dataset, matrices, photo_gt, linear_floor,
-                             report))
+                             schema, report))
     names = [os.path.relpath(s.image_path) for s in dataset.samples]
     out = write_report(out_dir, result, names, extra)
     for mode in ("no_flip", "flip"):

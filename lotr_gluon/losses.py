@@ -1,7 +1,9 @@
 """Landmark regression losses: L1, L2, smooth-L1, Wing and the paper's smooth-Wing.
 
 Every loss is ``loss(Z, Z_hat) = sum_i sum_j g(z_ij - z_hat_ij)`` per sample (Eq. 5), returned
-as a ``(B,)`` array; the trainer averages it over the batch.
+as a ``(B,)`` array; the trainer averages it over the batch. A target point that is NaN is not
+labelled on that face (a COCO keypoint of visibility 0): it adds nothing to the loss and sends
+no gradient.
 
 Units: ``x = (pred - target) * scale`` and the thresholds (smooth-L1's 1, Wing's ``w`` and
 ``eps``, smooth-Wing's ``t``, ``w`` and ``eps``) are in that unit. With the default
@@ -51,8 +53,10 @@ class LandmarkLoss(HybridBlock):
         raise NotImplementedError
 
     def hybrid_forward(self, F, pred, target):
-        # pred, target (B, N, 2) -> (B,)
-        return F.sum(self.elementwise(F, (pred - target) * self.scale), axis=0, exclude=True)
+        # pred, target (B, N, 2) -> (B,); g(0) = 0 for every loss here, so an unlabelled
+        # coordinate (NaN != NaN) with its error set to 0 adds nothing.
+        error = F.where(target == target, pred - target, F.zeros_like(pred))
+        return F.sum(self.elementwise(F, error * self.scale), axis=0, exclude=True)
 
 
 class L1Loss(LandmarkLoss):
@@ -142,6 +146,9 @@ class HeatmapMSELoss(LandmarkLoss):
         super().__init__(**kwargs)
         self.sigma, self.stride = float(sigma), float(stride)
 
+    def _per_map(self, F, mask):
+        return F.expand_dims(mask, axis=-1)  # (B, N, 1) -> (B, N, 1, 1), like the maps
+
     def _gaussian(self, F, grid, centre):
         # grid (1, 1, L), centre (B, N, 1) -> (B, N, L)
         return F.exp(-F.square(F.broadcast_sub(grid, centre)) / (2 * self.sigma ** 2))
@@ -159,7 +166,10 @@ class HeatmapMSELoss(LandmarkLoss):
         return F.broadcast_mul(F.expand_dims(gy, axis=3), F.expand_dims(gx, axis=2))
 
     def hybrid_forward(self, F, pred, target):
-        error = (pred - self.targets(F, pred, target)) * self.scale
+        # A point with an unlabelled (NaN) coordinate gets no map: its error is masked out.
+        labelled = F.min(target == target, axis=-1, keepdims=True)  # (B, N, 1)
+        maps = self.targets(F, pred, F.where(target == target, target, F.zeros_like(target)))
+        error = F.broadcast_mul(pred - maps, self._per_map(F, labelled)) * self.scale
         return 0.5 * F.sum(F.square(error), axis=0, exclude=True)
 
 
@@ -179,6 +189,9 @@ class VectorMSELoss(HeatmapMSELoss):
         if theta < 0:
             raise UserError(f"vector_mse needs theta >= 0, got {theta}")
         self.theta = float(theta)
+
+    def _per_map(self, F, mask):
+        return mask  # (B, N, 1), like the (B, N, W + H) vectors
 
     def _gaussian(self, F, grid, centre):
         distance = F.abs(F.broadcast_sub(grid, centre))

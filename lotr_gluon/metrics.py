@@ -36,8 +36,9 @@ def normaliser(gt: np.ndarray, norm: str = "bbox",
     centres.
     """
     gt = np.asarray(gt, dtype=np.float64)
-    if norm == "bbox":
-        extent = gt.max(axis=1) - gt.min(axis=1)  # (M, 2) box width and height
+    if norm == "bbox":  # over the labelled points (a point not labelled is NaN)
+        with np.errstate(invalid="ignore"):
+            extent = np.fmax.reduce(gt, axis=1) - np.fmin.reduce(gt, axis=1)  # (M, 2) w, h
         return np.sqrt(extent[:, 0] * extent[:, 1])
     if norm not in NORMALISATIONS:
         raise UserError(f"unknown NME normalisation {norm!r}; expected one of {NORMALISATIONS}")
@@ -54,7 +55,8 @@ def nme(pred: np.ndarray, gt: np.ndarray, norm: str = "bbox",
         schema: Optional[EyeSchema] = None) -> np.ndarray:
     """Per-image normalised mean error.
 
-    ``pred``, ``gt``: ``(M, N, 2)`` or ``(N, 2)``; returns ``(M,)``.
+    ``pred``, ``gt``: ``(M, N, 2)`` or ``(N, 2)``; returns ``(M,)``. A ground-truth point that
+    is NaN is not labelled on that face: the mean runs over the labelled points only.
     """
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
@@ -63,10 +65,16 @@ def nme(pred: np.ndarray, gt: np.ndarray, norm: str = "bbox",
     if pred.ndim == 2:
         pred, gt = pred[None], gt[None]
     d = normaliser(gt, norm, schema)
-    if np.any(d <= 0):
-        raise UserError(f"degenerate ground truth: {norm} normaliser is 0 for image(s) "
-                         f"{np.flatnonzero(d <= 0).tolist()[:10]}")
-    return np.linalg.norm(pred - gt, axis=-1).mean(axis=1) / d
+    bad = ~(d > 0)  # 0, or NaN where the normaliser's points are not labelled
+    if np.any(bad):
+        raise UserError(f"degenerate ground truth: {norm} normaliser is 0 or not labelled for "
+                        f"image(s) {np.flatnonzero(bad).tolist()[:10]}")
+    labelled = np.isfinite(gt).all(axis=-1)  # (M, N)
+    if not labelled.any(axis=1).all():
+        raise UserError(f"no labelled ground-truth point on image(s) "
+                        f"{np.flatnonzero(~labelled.any(axis=1)).tolist()[:10]}")
+    errors = np.linalg.norm(np.where(labelled[..., None], pred - gt, 0.0), axis=-1)
+    return errors.sum(axis=1) / labelled.sum(axis=1) / d
 
 
 def failure_rate(nmes: np.ndarray, threshold: float = FAILURE_THRESHOLD) -> float:
@@ -102,5 +110,11 @@ def _check_nmes(nmes: np.ndarray) -> np.ndarray:
 
 
 def mean_shape(landmarks: np.ndarray) -> np.ndarray:
-    """The mean ``(N, 2)`` shape of ``(M, N, 2)`` crop landmarks (the mean-shape baseline)."""
-    return np.asarray(landmarks, dtype=np.float64).mean(axis=0)
+    """The mean ``(N, 2)`` shape of ``(M, N, 2)`` crop landmarks (the mean-shape baseline),
+    each point's over the faces where it is labelled (not NaN)."""
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    labelled = np.isfinite(landmarks)
+    if not labelled.any(axis=0).all():
+        never = sorted(set(np.flatnonzero(~labelled.any(axis=0).all(axis=-1)).tolist()))
+        raise UserError(f"point(s) {never[:10]} are labelled on no training face")
+    return np.where(labelled, landmarks, 0.0).sum(axis=0) / labelled.sum(axis=0)

@@ -8,9 +8,10 @@ import numpy as np
 
 from .data.dataset import item_rng
 from .data.detector import GroundTruthDetector, get_detector
-from .data.formats import FORMATS, scan_dataset
+from .data.data_config import DataConfig
+from .data.dataset_schema import dataset_schema
+from .data.formats import scan_dataset
 from .data.image_file import read_image_file
-from .data.landmarks import get_schema
 from .data.samples import DatasetError
 from .data.transforms import AugmentConfig, FaceCropper, from_network_input
 from .errors import UserError
@@ -42,7 +43,7 @@ def draw_pipeline(root: str, out: str, fmt: str = "jd106", num: int = 4, augment
     samples, _ = scan_dataset(root, fmt)
     if not samples:
         raise UserError(f"{root}: no usable samples to draw")
-    schema = get_schema(FORMATS[fmt].schema)
+    schema = dataset_schema(DataConfig(format=fmt), root)
     plain = FaceCropper(schema, side)
     augment = FaceCropper(schema, side, augment=AugmentConfig())
     find = _face_finder(detector, schema, detector_model)

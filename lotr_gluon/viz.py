@@ -177,15 +177,29 @@ def plot_training_curves(log_paths: Union[str, Sequence[str]], path: str,
 def draw_landmarks(image: np.ndarray, landmarks: np.ndarray,
                    polylines: Sequence[Tuple[Sequence[int], bool]] = (),
                    color=(0, 255, 0), show_index: bool = False, radius: int = 1) -> np.ndarray:
-    """A copy of a BGR ``image`` with ``(N, 2)`` landmarks, their polylines and optional indices."""
+    """A copy of a BGR ``image`` with ``(N, 2)`` landmarks, their polylines and optional indices.
+
+    A NaN point (not labelled) is not drawn, nor are the line pieces that touch it.
+    """
     import cv2
 
     canvas = np.ascontiguousarray(image.copy())
     pts = np.asarray(landmarks, dtype=np.float64)
+    labelled = np.isfinite(pts).all(axis=1)
     for indices, closed in polylines:
-        line = np.round(pts[list(indices)]).astype(np.int32).reshape(-1, 1, 2)
-        cv2.polylines(canvas, [line], closed, color, 1, cv2.LINE_AA)
+        indices = list(indices)
+        if labelled[indices].all():
+            line = np.round(pts[indices]).astype(np.int32).reshape(-1, 1, 2)
+            cv2.polylines(canvas, [line], closed, color, 1, cv2.LINE_AA)
+            continue
+        ends = zip(indices, indices[1:] + (indices[:1] if closed else []))
+        for a, b in ends:
+            if labelled[a] and labelled[b]:
+                cv2.line(canvas, tuple(int(round(v)) for v in pts[a]),
+                         tuple(int(round(v)) for v in pts[b]), color, 1, cv2.LINE_AA)
     for i, (x, y) in enumerate(pts):
+        if not labelled[i]:
+            continue
         cv2.circle(canvas, (int(round(x)), int(round(y))), radius, (0, 0, 255), -1, cv2.LINE_AA)
         if show_index:
             cv2.putText(canvas, str(i), (int(round(x)) + 2, int(round(y)) - 2),

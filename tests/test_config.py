@@ -173,7 +173,8 @@ def test_data_paths_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="data.root is not set"):
         resolve_split(cfg.data, "train")
     cfg.data.root = str(tmp_path)
-    with pytest.raises(ConfigError, match=r"data.train: neither .* nor .*train.rec exists"):
+    with pytest.raises(ConfigError,
+                       match=r"data.train: none of .*, .*train.rec, .*train.json exists"):
         resolve_split(cfg.data, "train")
 
 

@@ -192,7 +192,9 @@ def test_heatmap_export_decodes_in_every_backend(tmp_path):
     assert model.sidecar.output.kind == "heatmap"
     for backend in available_backends():
         maps = make_runner(model, backend, decode=False)(x)
-        bound = 2e-2 if backend.endswith("bf16") else 1e-3  # bfloat16: 8 bits of mantissa
+        # bfloat16 keeps 8 bits of mantissa: on a CPU with avx512_bf16 the untrained model's
+        # maps (peaks near 2e-5) differed by 2.2% of their peak, float32 backends by 6e-6.
+        bound = 5e-2 if backend.endswith("bf16") else 1e-3
         assert np.abs(maps - expected_maps).max() < bound * np.abs(expected_maps).max()
         assert make_runner(model, backend)(x).shape == (2, 106, 2)
     with pytest.raises(ValueError, match="coordinate model"):

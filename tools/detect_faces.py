@@ -28,6 +28,8 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help="dataset root with one folder per split")
     parser.add_argument("--format", default="jd106", help="dataset format (default jd106)")
+    parser.add_argument("--schema", help="landmark schema file for --format coco (default: "
+                                         "the file's category)")
     parser.add_argument("--splits", nargs="+", default=["train", "val", "test"])
     parser.add_argument("--detector", default="default",
                         help="default (RetinaFace when its model is on disk, else MTCNN), "
@@ -43,15 +45,17 @@ def main(argv=None) -> int:
 
     from lotr_gluon.data.detections import detect_split, detections_file, records_root
     from lotr_gluon.data.detector import LazyDetector, get_detector
+    from lotr_gluon.data.data_config import DataConfig
+    from lotr_gluon.data.dataset_schema import dataset_schema
     from lotr_gluon.data.formats import FORMATS, scan_dataset
-    from lotr_gluon.data.landmarks import get_schema
     from lotr_gluon.fileio import atomic_write_text
 
     if args.format not in FORMATS or FORMATS[args.format].packed:
         raise UserError(f"--format {args.format}: expected a source format "
                          f"{sorted(k for k, v in FORMATS.items() if not v.packed)} (packs carry "
                          f"detections from tools/pack_rec.py --align-source detector)")
-    splits = [s for s in args.splits if os.path.exists(os.path.join(args.data, s))]
+    splits = [s for s in args.splits
+              if any(os.path.exists(os.path.join(args.data, s + e)) for e in ("", ".json"))]
     if not splits:
         raise FileNotFoundError(f"--data {args.data}: none of {args.splits} is there (split "
                                 f"folders, or WFLW's annotation files)")
@@ -61,12 +65,12 @@ def main(argv=None) -> int:
     print(f"detector: {name}")
     if args.workers > 0:  # each worker process builds its own
         detector = LazyDetector(args.detector, args.detector_model)
-    schema = get_schema(FORMATS[args.format].schema)
     reader = FORMATS[args.format].image_reader()
     for split in splits:
         path = os.path.join(args.data, split)
+        schema = dataset_schema(DataConfig(format=args.format, schema=args.schema), path)
         jsonl = detections_file(path, out)  # where training will look for them
-        samples = scan_dataset(path, args.format)[0]
+        samples = scan_dataset(path, args.format, schema=schema)[0]
         records = detect_split(samples, reader, detector, schema, jsonl, not args.no_progress,
                                root=records_root(path), workers=args.workers, name=name)
         missed = [r for r in records.values() if not r["matched"]]

@@ -49,9 +49,10 @@ def main(argv=None) -> int:
     from lotr_gluon.data.formats import FORMATS, read_image_file
     from lotr_gluon.data.recordio import pack_split
 
-    if args.format not in FORMATS or FORMATS[args.format].packed:
-        raise UserError(f"--format {args.format}: expected a source format "
-                         f"{sorted(k for k, v in FORMATS.items() if not v.packed)}")
+    sources = sorted(k for k, v in FORMATS.items() if not v.packed and v.schema is not None)
+    if args.format not in sources:
+        raise UserError(f"--format {args.format}: expected one of {sources} (packs hold the "
+                         f"built-in markups; train a COCO file from the file itself)")
     schema_name = FORMATS[args.format].schema
     data = DataConfig(format=args.format, face_fraction=args.face_fraction, align=args.align,
                       align_source=args.align_source, detections=args.detections)

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..data.data_config import DataConfig
-from ..data.formats import FORMATS
-from ..data.landmarks import get_schema
 
 
 @dataclass(frozen=True)
@@ -57,12 +55,14 @@ def benchmark_loader(root: str, fmt: str = "jd106", workers: int = 2, batch_size
 def pack_for_benchmark(root: str, fmt: str, out_prefix: str, input_size: int = 192,
                        limit: int = 0) -> str:
     """Pack (the first ``limit`` samples of) ``root`` into ``out_prefix.rec``; returns it."""
+    from ..data.data_config import DataConfig
+    from ..data.dataset_schema import dataset_schema
     from ..data.formats import read_image_file, scan_dataset
     from ..data.recordio import pack_split
     from ..data.transforms import FaceCropper
 
     samples, _ = scan_dataset(root, fmt)
-    schema = get_schema(FORMATS[fmt].schema)
+    schema = dataset_schema(DataConfig(format=fmt), root)
     pack_split(samples[:limit or None], FaceCropper(schema, input_size), out_prefix,
                schema.name, read_image_file, progress=False)
     return out_prefix

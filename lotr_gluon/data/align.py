@@ -87,9 +87,9 @@ def box_transform(box, crop_size: int = 192, margin: float = BOX_MARGIN) -> np.n
 
 
 def points_box(points: np.ndarray) -> np.ndarray:
-    """``(x1, y1, x2, y2)`` of the points' bounding box."""
+    """``(x1, y1, x2, y2)`` of the points' bounding box (of the labelled ones: NaN is not)."""
     points = np.asarray(points, dtype=np.float64)
-    return np.concatenate([points.min(axis=0), points.max(axis=0)])
+    return np.concatenate([np.fmin.reduce(points, axis=0), np.fmax.reduce(points, axis=0)])
 
 
 def warp(image: np.ndarray, matrix: np.ndarray, crop_size: int = 192) -> np.ndarray:

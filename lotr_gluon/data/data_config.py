@@ -7,7 +7,7 @@ allowed values of each choice are checked in one place (:func:`check_choices`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Union
 
 from ..errors import UserError
 from .align import ALIGN_MODES, DEFAULT_FACE_FRACTION
@@ -25,6 +25,10 @@ CHOICES: Dict[str, Tuple[str, ...]] = {"align": ALIGN_MODES, "align_source": ALI
 @dataclass
 class DataConfig:
     format: str = "jd106"
+    # The landmark schema (data/landmarks.py): a built-in's name, a schema file (.yaml), or its
+    # mapping (a run's config.yaml carries a custom schema so). None: the format's own; a COCO
+    # file's category gives its points, mirror pairs and lines.
+    schema: Optional[Union[str, Dict[str, Any]]] = None
     root: Optional[str] = None  # the dataset folder; train/val/test are relative to it
     train: str = "train"
     val: str = "val"

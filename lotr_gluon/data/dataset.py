@@ -17,9 +17,10 @@ from .crop_cache import CropCache
 from .crop_spec import CropSpec
 from .data_config import DataConfig, check_choices
 from .detections import AlignmentSummary, align_by_detections
+from .dataset_schema import dataset_schema
 from .formats import FORMATS, read_image_file, scan_dataset
 from .image_file import find_damaged
-from .landmarks import get_schema
+from .landmarks import LandmarkSchema
 from .samples import DatasetError, Problem, Sample, summarize_problems
 from .transforms import FaceCropper
 
@@ -203,7 +204,10 @@ def open_dataset(path: str, data: DataConfig, crop: Union[int, CropSpec], *,
     (:func:`.detections.align_by_detections`). RecordIO packs carry their detections inside.
     """
     check_choices(data)
-    samples, problems = scan_dataset(path, data.format)
+    schema = dataset_schema(data, path)
+    check_alignable(schema, data.align)
+    samples, problems = scan_dataset(path, data.format, schema=schema,
+                                     five_point_alignment=data.align == "five_point")
     if problems:
         report(f"{path}: " + summarize_problems(problems, len(samples)))
     damaged: List[Problem] = []
@@ -219,12 +223,19 @@ def open_dataset(path: str, data: DataConfig, crop: Union[int, CropSpec], *,
     else:
         alignment = AlignmentSummary.ground_truth(len(samples))
     report(f"{path}: {alignment}")
-    schema = get_schema(FORMATS[data.format].schema)
     cropper = FaceCropper(schema, crop if isinstance(crop, CropSpec) else CropSpec.of(data, crop),
                           data.augment if augment else None)
     return LandmarkDataset(samples, cropper, seed=seed, cache_dir=data.cache_dir,
                            read_image=FORMATS[data.format].image_reader(), alignment=alignment,
                            damaged=damaged)
+
+
+def check_alignable(schema: LandmarkSchema, align: str) -> None:
+    """A markup without five alignment points can only be aligned by its box."""
+    if align == "five_point" and not schema.has_five_points:
+        raise UserError(f"landmark schema {schema.name} has no five_points (eyes, nose tip, "
+                        f"mouth corners): set data.align=bbox, or give a schema file "
+                        f"(data.schema) that names them")
 
 
 def _leave_out_damaged(samples: List[Sample], path: str, policy: str,

@@ -33,6 +33,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import UserError
+from .align import points_box
 from .landmarks import LandmarkSchema
 
 
@@ -40,7 +41,7 @@ from .landmarks import LandmarkSchema
 class Face:
     box: np.ndarray  # (4,) x1 y1 x2 y2
     score: float
-    five_points: np.ndarray  # (5, 2)
+    five_points: Optional[np.ndarray]  # (5, 2); None for a markup aligned by its box
 
 
 class MTCNNDetector:
@@ -138,8 +139,8 @@ class GroundTruthDetector:
         self.schema = schema
 
     def from_landmarks(self, landmarks: np.ndarray) -> Face:
-        lo, hi = landmarks.min(axis=0), landmarks.max(axis=0)
-        return Face(np.concatenate([lo, hi]), 1.0, self.schema.five_point(landmarks))
+        five = self.schema.five_point(landmarks) if self.schema.has_five_points else None
+        return Face(points_box(landmarks), 1.0, five)
 
 
 INSIGHTFACE_ROOT = os.path.join("~", ".insightface")

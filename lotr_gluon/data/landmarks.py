@@ -1,12 +1,21 @@
-"""Landmark schemas: point count, horizontal-flip permutation, alignment and eye points.
+"""Landmark schemas: what the code needs to know about one markup, read from a schema file.
+
+A schema says how many points a face has (and, optionally, their names), which point each one
+becomes in the mirror image, how a face is aligned (five points, or its box when the markup
+has no eyes, nose and mouth corners), how NME is normalised, and how to draw the points. The
+built-in markups (JD-106, 300-W's 68, WFLW's 98) are schema files in ``data/schemas/``; a user's
+own is one more file of the same keys (docs/custom-landmarks.md), read by :func:`load_schema`.
 
 Indices are 0-based. "Left" means image-left (the subject's right). ``flip_perm[i]`` is the
-index that point ``i`` becomes in the mirrored image.
+index that point ``i`` becomes in the mirrored image. A point that is not labelled on a face is
+NaN in that face's landmarks: it is left out of the alignment means here, of the loss
+(:mod:`..losses`) and of the metrics (:mod:`..metrics`).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import yaml
@@ -14,6 +23,13 @@ import yaml
 from ..errors import UserError
 
 Group = Tuple[int, ...]
+NORMALISERS = ("bbox", "inter_ocular", "inter_pupil")  # as metrics.NORMALISATIONS
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas")
+BUILTIN_NAMES = ("jd106", "300w68", "wflw98")
+
+
+class SchemaError(UserError):
+    """A schema file (or a schema's definition) is malformed; the message names it."""
 
 
 def perm_from_pairs(num_points: int, pairs: Iterable[Sequence[int]]) -> Tuple[int, ...]:
@@ -22,16 +38,31 @@ def perm_from_pairs(num_points: int, pairs: Iterable[Sequence[int]]) -> Tuple[in
     for a, b in pairs:
         for i in (a, b):
             if not 0 <= i < num_points:
-                raise UserError(f"flip pair ({a}, {b}) is outside 0..{num_points - 1}")
+                raise SchemaError(f"flip pair ({a}, {b}) is outside 0..{num_points - 1}")
         if perm[a] != a or perm[b] != b:
-            raise UserError(f"point in flip pair ({a}, {b}) is already paired")
+            raise SchemaError(f"point in flip pair ({a}, {b}) is already paired")
         perm[a], perm[b] = b, a
     return tuple(perm)
 
 
+def _group_means(landmarks: np.ndarray, groups: Sequence[Group]) -> np.ndarray:
+    """``(..., N, 2)`` -> ``(..., len(groups), 2)``: each group's mean over its labelled
+    (finite) points; NaN where a group has none."""
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    means = []
+    for group in groups:
+        points = landmarks[..., list(group), :]
+        labelled = np.isfinite(points).all(axis=-1, keepdims=True)
+        count = labelled.sum(axis=-2)
+        total = np.where(labelled, points, 0.0).sum(axis=-2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means.append(np.where(count > 0, total / np.maximum(count, 1), np.nan))
+    return np.stack(means, axis=-2)
+
+
 @dataclass(frozen=True)
 class LandmarkSchema:
-    """What the rest of the code needs to know about one landmark markup.
+    """One landmark markup.
 
     Attributes
     ----------
@@ -39,121 +70,246 @@ class LandmarkSchema:
     num_points : int
     flip_perm : tuple of int
         Point ``i`` of an image is point ``flip_perm[i]`` of its mirror; an involution.
-    five_point_groups : 5 tuples of int
+    five_point_groups : 5 tuples of int, or empty
         Left eye centre, right eye centre, nose tip, left and right mouth corner, each the mean
-        of its group's points (the order of RetinaFace's 5 points and the ArcFace template).
-    outer_eye_corners : (int, int)
+        of its group's labelled points (the order of RetinaFace's 5 points and the ArcFace
+        template). Empty: the markup has none, and its faces are aligned by their box
+        (``data.align: bbox``).
+    outer_eye_corners : (int, int) or None
         For inter-ocular NME.
-    eye_centre_groups : 2 tuples of int
+    eye_centre_groups : 2 tuples of int, or empty
         For inter-pupil NME: each eye centre is the mean of its group.
     polylines : tuple of (indices, closed)
         For drawing.
+    point_names : tuple of str
+        One per point, or empty (the points are known by their index).
+    normaliser : str
+        What NME divides by for this markup (:data:`NORMALISERS`): ``bbox``, the box of the
+        face's landmarks (the JD-landmark rule); ``inter_ocular``, the outer eye corners' distance
+        (300-W, WFLW); ``inter_pupil``, the eye centres'.
     """
 
     name: str
     num_points: int
     flip_perm: Tuple[int, ...]
-    five_point_groups: Tuple[Group, ...]
-    outer_eye_corners: Tuple[int, int]
-    eye_centre_groups: Tuple[Group, Group]
+    five_point_groups: Tuple[Group, ...] = ()
+    outer_eye_corners: Optional[Tuple[int, int]] = None
+    eye_centre_groups: Tuple[Group, ...] = ()
     polylines: Tuple[Tuple[Group, bool], ...] = field(default=())
+    point_names: Tuple[str, ...] = ()
+    normaliser: str = "bbox"
 
     def __post_init__(self):
-        n, perm = self.num_points, self.flip_perm
+        n, perm, where = self.num_points, self.flip_perm, f"schema {self.name}"
+        if n < 1:
+            raise SchemaError(f"{where}: num_points must be at least 1, got {n}")
         if len(perm) != n or sorted(perm) != list(range(n)):
-            raise UserError(f"schema {self.name}: flip_perm must be a permutation of 0..{n - 1}")
+            raise SchemaError(f"{where}: flip_perm must be a permutation of 0..{n - 1}")
         if any(perm[perm[i]] != i for i in range(n)):
-            raise UserError(f"schema {self.name}: flip_perm must be an involution")
-        if len(self.five_point_groups) != 5:
-            raise UserError(f"schema {self.name}: five_point_groups needs 5 groups")
-        indices = [i for g in self.five_point_groups for i in g] + list(self.outer_eye_corners)
+            raise SchemaError(f"{where}: flip_perm must be an involution")
+        if len(self.five_point_groups) not in (0, 5):
+            raise SchemaError(f"{where}: five_points needs 5 entries (eyes, nose tip, mouth "
+                              f"corners), or none for box alignment")
+        if any(not g for g in self.five_point_groups + self.eye_centre_groups):
+            raise SchemaError(f"{where}: an alignment or eye-centre entry has no points")
+        if len(self.eye_centre_groups) not in (0, 2):
+            raise SchemaError(f"{where}: eye_centres needs 2 entries (left, right)")
+        if self.point_names and len(self.point_names) != n:
+            raise SchemaError(f"{where}: {len(self.point_names)} point names for {n} points")
+        if len(set(self.point_names)) != len(self.point_names):
+            raise SchemaError(f"{where}: point names repeat")
+        if self.normaliser not in NORMALISERS:
+            raise SchemaError(f"{where}: normaliser must be one of {list(NORMALISERS)}, "
+                              f"got {self.normaliser!r}")
+        if self.normaliser == "inter_ocular" and self.outer_eye_corners is None:
+            raise SchemaError(f"{where}: normaliser inter_ocular needs outer_eye_corners")
+        if self.normaliser == "inter_pupil" and not self.eye_centre_groups:
+            raise SchemaError(f"{where}: normaliser inter_pupil needs eye_centres")
+        indices = [i for g in self.five_point_groups for i in g]
+        indices += list(self.outer_eye_corners or ())
         indices += [i for g in self.eye_centre_groups for i in g]
         indices += [i for line, _ in self.polylines for i in line]
         if any(not 0 <= i < n for i in indices):
-            raise UserError(f"schema {self.name}: an index is outside 0..{n - 1}")
+            raise SchemaError(f"{where}: an index is outside 0..{n - 1}")
+
+    @property
+    def has_five_points(self) -> bool:
+        """Whether faces of this markup can be aligned by five points (else by their box)."""
+        return bool(self.five_point_groups)
 
     def five_point(self, landmarks: np.ndarray) -> np.ndarray:
-        """``(..., N, 2)`` landmarks -> ``(..., 5, 2)`` alignment points."""
-        landmarks = np.asarray(landmarks, dtype=np.float64)
-        return np.stack([landmarks[..., list(g), :].mean(axis=-2)
-                         for g in self.five_point_groups], axis=-2)
+        """``(..., N, 2)`` landmarks -> ``(..., 5, 2)`` alignment points (NaN where a group
+        has no labelled point)."""
+        if not self.has_five_points:
+            raise UserError(f"schema {self.name} has no five alignment points: its faces are "
+                            f"aligned by their box (data.align: bbox)")
+        return _group_means(landmarks, self.five_point_groups)
 
     def eye_centres(self, landmarks: np.ndarray) -> np.ndarray:
         """``(..., N, 2)`` landmarks -> ``(..., 2, 2)`` left and right eye centres."""
-        landmarks = np.asarray(landmarks, dtype=np.float64)
-        return np.stack([landmarks[..., list(g), :].mean(axis=-2)
-                         for g in self.eye_centre_groups], axis=-2)
+        if not self.eye_centre_groups:
+            raise UserError(f"schema {self.name} has no eye_centres")
+        return _group_means(landmarks, self.eye_centre_groups)
+
+    def point_label(self, index: int) -> str:
+        """Point ``index``'s name, else its index as text (for drawings and messages)."""
+        return self.point_names[index] if self.point_names else str(index)
+
+    def unusable_because(self, landmarks: np.ndarray, five_point_alignment: bool
+                         ) -> Optional[str]:
+        """Why a face with these ``(N, 2)`` landmarks (NaN: not labelled) cannot be aligned or
+        scored, or None: each alignment group needs a labelled point (with
+        ``five_point_alignment``), the normaliser its points, and the face two labelled points."""
+        labelled = np.isfinite(np.asarray(landmarks, dtype=np.float64)).all(axis=-1)
+        if labelled.sum() < 2:
+            return f"{int(labelled.sum())} of {self.num_points} points are labelled"
+        needs: List[Tuple[str, Group]] = []
+        if five_point_alignment:
+            parts = ("left eye", "right eye", "nose tip", "left mouth corner",
+                     "right mouth corner")
+            needs += [(f"alignment point {p}", g) for p, g in zip(parts, self.five_point_groups)]
+        if self.normaliser == "inter_ocular":
+            needs += [(f"outer eye corner {self.point_label(i)}", (i,))
+                      for i in self.outer_eye_corners]
+        if self.normaliser == "inter_pupil":
+            needs += [(f"eye centre {side}", g)
+                      for side, g in zip(("left", "right"), self.eye_centre_groups)]
+        missing = [what for what, group in needs if not labelled[list(group)].any()]
+        if missing:
+            return f"not labelled: {', '.join(missing)}"
+        return None
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The schema-file mapping (what :func:`schema_from_dict` reads back)."""
+        def entry(group: Group):
+            return group[0] if len(group) == 1 else list(group)
+
+        out: Dict[str, Any] = {"name": self.name, "num_points": self.num_points}
+        if self.point_names:
+            out["points"] = list(self.point_names)
+        out["flip_pairs"] = [[i, j] for i, j in enumerate(self.flip_perm) if i < j]
+        if self.five_point_groups:
+            out["five_points"] = [entry(g) for g in self.five_point_groups]
+        if self.outer_eye_corners is not None:
+            out["outer_eye_corners"] = list(self.outer_eye_corners)
+        if self.eye_centre_groups:
+            out["eye_centres"] = [entry(g) for g in self.eye_centre_groups]
+        out["normaliser"] = self.normaliser
+        if self.polylines:
+            out["polylines"] = [{"points": list(line), "closed": closed}
+                                for line, closed in self.polylines]
+        return out
 
 
-def _chain(start: int, stop: int) -> Group:
-    return tuple(range(start, stop + 1))
+_REQUIRED = {"name"}
+_KNOWN = {"name", "num_points", "points", "flip_pairs", "mirror", "five_points",
+          "outer_eye_corners", "eye_centres", "normaliser", "polylines"}
 
 
-JD106 = LandmarkSchema(
-    name="jd106",
-    num_points=106,
-    # The JD-landmark (= LaPa) markup; table from the JD challenge's definition.
-    flip_perm=tuple([32 - i for i in range(33)] + [
-        46, 45, 44, 43, 42, 50, 49, 48, 47, 37, 36, 35, 34, 33, 41, 40, 39, 38,
-        51, 52, 53, 54,
-        65, 64, 63, 62, 61, 60, 59, 58, 57, 56, 55,
-        79, 78, 77, 76, 75, 82, 81, 80, 83, 70, 69, 68, 67, 66, 73, 72, 71, 74,
-        90, 89, 88, 87, 86, 85, 84, 95, 94, 93, 92, 91,
-        100, 99, 98, 97, 96, 103, 102, 101,
-        105, 104]),
-    five_point_groups=((74,), (83,), (54,), (84,), (90,)),
-    outer_eye_corners=(66, 79),
-    eye_centre_groups=((104,), (105,)),
-    polylines=((_chain(0, 32), False), (_chain(33, 37), False), (_chain(38, 41), False),
-               (_chain(42, 46), False), (_chain(47, 50), False), (_chain(51, 54), False),
-               (_chain(55, 65), False), (_chain(66, 73), True), (_chain(75, 82), True),
-               (_chain(84, 95), True), (_chain(96, 103), True)),
-)
+def mirror_pairs(names: Sequence[str], left: str = "left_", right: str = "right_"
+                 ) -> List[Tuple[int, int]]:
+    """Mirror pairs from point names: ``left_eye`` pairs with ``right_eye`` (the prefixes, or
+    the same words anywhere in a name, e.g. ``eye_left`` with ``eye_right``)."""
+    index = {name: i for i, name in enumerate(names)}
+    pairs = []
+    for i, name in enumerate(names):
+        if left in name:
+            j = index.get(name.replace(left, right, 1))
+            if j is not None and j != i:
+                pairs.append((i, j))
+    return pairs
 
-W300_68 = LandmarkSchema(
-    name="300w68",
-    num_points=68,
-    flip_perm=perm_from_pairs(68, [(i, 16 - i) for i in range(8)] + [
-        (17, 26), (18, 25), (19, 24), (20, 23), (21, 22), (31, 35), (32, 34),
-        (36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46),
-        (48, 54), (49, 53), (50, 52), (55, 59), (56, 58), (60, 64), (61, 63), (65, 67)]),
-    five_point_groups=(_chain(36, 41), _chain(42, 47), (30,), (48,), (54,)),
-    outer_eye_corners=(36, 45),
-    eye_centre_groups=(_chain(36, 41), _chain(42, 47)),
-    polylines=((_chain(0, 16), False), (_chain(17, 21), False), (_chain(22, 26), False),
-               (_chain(27, 30), False), (_chain(31, 35), False), (_chain(36, 41), True),
-               (_chain(42, 47), True), (_chain(48, 59), True), (_chain(60, 67), True)),
-)
 
-WFLW98 = LandmarkSchema(
-    name="wflw98",
-    num_points=98,
-    flip_perm=perm_from_pairs(98, [(i, 32 - i) for i in range(16)] + [
-        (33, 46), (34, 45), (35, 44), (36, 43), (37, 42), (38, 50), (39, 49), (40, 48),
-        (41, 47), (55, 59), (56, 58), (60, 72), (61, 71), (62, 70), (63, 69), (64, 68),
-        (65, 75), (66, 74), (67, 73), (76, 82), (77, 81), (78, 80), (83, 87), (84, 86),
-        (88, 92), (89, 91), (93, 95), (96, 97)]),
-    five_point_groups=((96,), (97,), (54,), (76,), (82,)),
-    outer_eye_corners=(60, 72),
-    eye_centre_groups=((96,), (97,)),
-    polylines=((_chain(0, 32), False), (_chain(33, 41), True), (_chain(42, 50), True),
-               (_chain(51, 54), False), (_chain(55, 59), False), (_chain(60, 67), True),
-               (_chain(68, 75), True), (_chain(76, 87), True), (_chain(88, 95), True)),
-)
+def schema_from_dict(spec: Mapping[str, Any], where: str = "schema") -> LandmarkSchema:
+    """A schema from its schema-file mapping (see docs/custom-landmarks.md for the keys).
 
-_BUILTIN: Dict[str, LandmarkSchema] = {s.name: s for s in (JD106, W300_68, WFLW98)}
+    ``num_points`` or ``points`` (the names) give the count; any index may be given as a
+    point's name. ``flip_pairs`` lists the mirror pairs; ``mirror: {left: left_, right:
+    right_}`` derives them from the names instead (both may be given). ``five_points`` (five
+    entries, each a point or a list averaged) makes five-point alignment possible; without
+    it faces are aligned by their box. ``normaliser`` (``bbox`` by default) says what NME
+    divides by.
+    """
+    if not isinstance(spec, Mapping):
+        raise SchemaError(f"{where}: expected a mapping of schema keys")
+    unknown, missing = sorted(set(spec) - _KNOWN), sorted(_REQUIRED - set(spec))
+    if unknown or missing or not ({"num_points", "points"} & set(spec)):
+        missing += [] if {"num_points", "points"} & set(spec) else ["num_points or points"]
+        raise SchemaError(f"{where}: unknown keys {unknown}, missing keys {missing}; "
+                          f"expected {sorted(_KNOWN)}")
+    names = tuple(str(n) for n in spec.get("points") or ())
+    n = int(spec.get("num_points", len(names)))
+    if names and n != len(names):
+        raise SchemaError(f"{where}: num_points is {n} but {len(names)} points are named")
+    by_name = {name: i for i, name in enumerate(names)}
+
+    def point(value) -> int:
+        if isinstance(value, str):
+            if value not in by_name:
+                raise SchemaError(f"{where}: no point is named {value!r}"
+                                  + ("" if names else " (the file names no points)"))
+            return by_name[value]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SchemaError(f"{where}: a point must be an index or a name, got {value!r}")
+        return value
+
+    def group(entry) -> Group:
+        return tuple(point(i) for i in (entry if isinstance(entry, list) else [entry]))
+
+    def polyline(entry) -> Tuple[Group, bool]:
+        if isinstance(entry, Mapping):
+            return group(list(entry["points"])), bool(entry.get("closed", False))
+        return group(entry), False
+
+    pairs = [tuple(point(i) for i in pair) for pair in spec.get("flip_pairs") or []]
+    if any(len(pair) != 2 for pair in pairs):
+        raise SchemaError(f"{where}: each flip pair needs two points")
+    rule = spec.get("mirror")
+    if rule is not None:
+        if not names:
+            raise SchemaError(f"{where}: mirror derives pairs from point names; give points")
+        rule = rule if isinstance(rule, Mapping) else {}
+        paired = {i for pair in pairs for i in pair}
+        pairs += [p for p in mirror_pairs(names, str(rule.get("left", "left_")),
+                                          str(rule.get("right", "right_")))
+                  if not paired & set(p)]
+    corners = spec.get("outer_eye_corners")
+    try:
+        return LandmarkSchema(
+            name=str(spec["name"]), num_points=n, flip_perm=perm_from_pairs(n, pairs),
+            five_point_groups=tuple(group(e) for e in spec.get("five_points") or []),
+            outer_eye_corners=None if corners is None else tuple(point(i) for i in corners),
+            eye_centre_groups=tuple(group(e) for e in spec.get("eye_centres") or []),
+            polylines=tuple(polyline(e) for e in spec.get("polylines") or []),
+            point_names=names, normaliser=str(spec.get("normaliser", "bbox")))
+    except SchemaError as err:
+        raise SchemaError(f"{where}: {err}") from None
+
+
+def read_schema_file(path: str) -> LandmarkSchema:
+    """Read a schema file (YAML); errors name the file."""
+    if not os.path.isfile(path):
+        raise SchemaError(f"{path}: schema file does not exist")
+    try:
+        with open(path, encoding="utf-8") as f:
+            spec = yaml.safe_load(f) or {}
+    except yaml.YAMLError as err:
+        raise SchemaError(f"{path}: not valid YAML ({err})") from None
+    return schema_from_dict(spec, path)
 
 
 class SchemaRegistry:
-    """Built-in schemas plus the ones a user registers."""
+    """Built-in schemas (``data/schemas/NAME.yaml``) plus the ones a user registers."""
 
     def __init__(self):
-        self._schemas: Dict[str, LandmarkSchema] = dict(_BUILTIN)
+        self._schemas: Dict[str, LandmarkSchema] = {
+            name: read_schema_file(os.path.join(SCHEMA_DIR, f"{name}.yaml"))
+            for name in BUILTIN_NAMES}
 
     def get(self, name: str) -> LandmarkSchema:
         if name not in self._schemas:
             raise UserError(f"unknown landmark schema {name!r}; expected one of "
-                             f"{sorted(self._schemas)} or one registered from YAML")
+                            f"{sorted(self._schemas)}, or a schema file (.yaml)")
         return self._schemas[name]
 
     def register(self, schema: LandmarkSchema) -> LandmarkSchema:
@@ -165,6 +321,7 @@ class SchemaRegistry:
 
 
 REGISTRY = SchemaRegistry()
+JD106, W300_68, WFLW98 = (REGISTRY.get(name) for name in BUILTIN_NAMES)
 
 
 def get_schema(name: str) -> LandmarkSchema:
@@ -173,41 +330,24 @@ def get_schema(name: str) -> LandmarkSchema:
 
 
 def load_schema(path: str, register: bool = True) -> LandmarkSchema:
-    """Read a custom schema from YAML and (by default) register it under its name.
-
-    Keys: ``name``, ``num_points``, ``flip_pairs`` (list of [i, j]), ``five_points`` (5 entries,
-    each an index or a list of indices averaged), ``outer_eye_corners`` ([i, j]),
-    ``eye_centres`` (2 entries like five_points), optional ``polylines`` (lists of indices;
-    ``{points: [...], closed: true}`` for closed ones).
-    """
-    with open(path, encoding="utf-8") as f:
-        spec = yaml.safe_load(f) or {}
-    required = {"name", "num_points", "flip_pairs", "five_points", "outer_eye_corners",
-                "eye_centres"}
-    known = required | {"polylines"}
-    if not isinstance(spec, dict):
-        raise UserError(f"{path}: expected a mapping of schema keys")
-    unknown = sorted(set(spec) - known)
-    missing = sorted(required - set(spec))
-    if unknown or missing:
-        raise UserError(f"{path}: unknown keys {unknown}, missing keys {missing}; "
-                         f"expected {sorted(known)}")
-
-    def group(entry) -> Group:
-        return tuple(int(i) for i in (entry if isinstance(entry, list) else [entry]))
-
-    def polyline(entry) -> Tuple[Group, bool]:
-        if isinstance(entry, dict):
-            return group(entry["points"]), bool(entry.get("closed", False))
-        return group(entry), False
-
-    n = int(spec["num_points"])
-    schema = LandmarkSchema(
-        name=str(spec["name"]), num_points=n,
-        flip_perm=perm_from_pairs(n, spec["flip_pairs"] or []),
-        five_point_groups=tuple(group(e) for e in spec["five_points"]),
-        outer_eye_corners=tuple(int(i) for i in spec["outer_eye_corners"]),
-        eye_centre_groups=tuple(group(e) for e in spec["eye_centres"]),
-        polylines=tuple(polyline(e) for e in spec.get("polylines") or []))
+    """Read a schema file and (by default) register it under its name."""
+    schema = read_schema_file(path)
     return REGISTRY.register(schema) if register else schema
 
+
+def resolve_schema(value: Any, where: str = "data.schema") -> LandmarkSchema:
+    """A schema from what a config's ``data.schema`` holds: a built-in's or a registered
+    schema's name, the path of a schema file, or the schema's mapping itself (a run folder's
+    config carries its schema so)."""
+    if isinstance(value, Mapping):
+        return schema_from_dict(value, where)
+    if not isinstance(value, str):
+        raise SchemaError(f"{where}: expected a schema name, a .yaml file or a mapping, "
+                          f"got {value!r}")
+    if value in REGISTRY.names():
+        return get_schema(value)
+    path = os.path.expanduser(value)
+    if not (path.endswith((".yaml", ".yml")) or os.path.isfile(path)):
+        raise SchemaError(f"{where}: {value!r} is neither a schema ({REGISTRY.names()}) nor a "
+                          f"schema file (.yaml)")
+    return read_schema_file(path)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from .._version import __version__
 from ..data.crop_spec import CropSpec
 from ..data.data_config import ALIGN_SOURCES
-from ..data.landmarks import LandmarkSchema, get_schema
+from ..data.landmarks import LandmarkSchema, SchemaError, get_schema, schema_from_dict
 from ..errors import UserError
 from ..heatmap_codec import OutputSpec
 
@@ -37,7 +37,7 @@ class Sidecar:
     num_points, input_size : int
         Landmarks per face; the crop's side in pixels.
     schema : str
-        The landmark schema (:func:`..data.landmarks.get_schema`), with ``flip_perm``.
+        The landmark schema's name, with ``flip_perm``.
     crop : CropSpec
         The crop the model was trained on (its size, five-point or box rule, face fraction,
         box margin, template): the Predictor cuts its crops by it.
@@ -59,6 +59,9 @@ class Sidecar:
     trained: bool = True
     version: str = ""
     precision: str = "float32"  # one of PRECISIONS
+    # The schema's definition (its schema-file mapping): a custom markup's points, mirror
+    # pairs, lines and normaliser travel with the model.
+    schema_spec: Optional[Dict[str, Any]] = None
 
     @classmethod
     def of(cls, name: str, net, schema: LandmarkSchema, crop: CropSpec, trained: bool,
@@ -69,7 +72,7 @@ class Sidecar:
                             f"{net.input_size} px")
         return cls(name, int(net.num_points), schema.name, tuple(schema.flip_perm), crop,
                    OutputSpec.of(net), align_source, trained=trained, version=__version__,
-                   precision=precision)
+                   precision=precision, schema_spec=schema.to_dict())
 
     @property
     def input_size(self) -> int:
@@ -78,7 +81,10 @@ class Sidecar:
 
     @property
     def landmark_schema(self) -> LandmarkSchema:
-        return get_schema(self.schema)
+        """The schema the model was trained on, from its definition (else the built-in)."""
+        if self.schema_spec is None:
+            return get_schema(self.schema)
+        return schema_from_dict(self.schema_spec, f"the sidecar's schema {self.schema}")
 
     def to_dict(self) -> Dict[str, Any]:
         """The JSON layout (stable: other runtimes read it)."""
@@ -87,7 +93,7 @@ class Sidecar:
                 "input": "float32 RGB 0..255, NCHW",
                 "input_name": self.input_name, "output": _OUTPUTS[self.output.kind],
                 **self.output.to_dict(), "schema": self.schema,
-                "flip_perm": list(self.flip_perm),
+                "flip_perm": list(self.flip_perm), "landmark_schema": self.schema_spec,
                 "trained": self.trained, "lotr_gluon_version": self.version,
                 "precision": self.precision}
 
@@ -114,10 +120,21 @@ class Sidecar:
                                    f"{list(ALIGN_SOURCES)}")
             output = OutputSpec(str(need("output_kind")), float(need("heatmap_stride")),
                                 float(need("sigma")), float(need("theta")))
-            return cls(str(need("model")), int(need("num_points")), str(need("schema")),
-                       tuple(int(i) for i in need("flip_perm")), crop, output, align_source,
-                       str(need("input_name")), bool(need("trained")),
-                       str(need("lotr_gluon_version")), precision)
+            schema = str(need("schema"))
+            spec = need("landmark_schema")
+            if not isinstance(spec, dict):
+                raise SidecarError(f"{where}: landmark_schema must be a mapping")
+            sidecar = cls(str(need("model")), int(need("num_points")), schema,
+                          tuple(int(i) for i in need("flip_perm")), crop, output, align_source,
+                          str(need("input_name")), bool(need("trained")),
+                          str(need("lotr_gluon_version")), precision, spec)
+            if sidecar.landmark_schema.num_points != sidecar.num_points:
+                raise SidecarError(f"{where}: schema {schema} has "
+                                   f"{sidecar.landmark_schema.num_points} points and the "
+                                   f"model {sidecar.num_points}")
+            return sidecar
+        except SchemaError as err:
+            raise SidecarError(f"{where}: {err}") from None
         except SidecarError:
             raise
         except (TypeError, ValueError) as err:  # a value of the wrong kind

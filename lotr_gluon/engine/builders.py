@@ -3,6 +3,7 @@ checkpoint."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
 import mxnet as mx
@@ -12,15 +13,29 @@ from ..backbone_weights import describe_start
 from ..config import Config, ConfigError, config_from_dict, resolve_split
 from ..data.data_config import DataConfig
 from ..data.dataset import LandmarkDataset, open_dataset
+from ..data.dataset_schema import dataset_schema
 from ..data.formats import FORMATS
-from ..data.landmarks import LandmarkSchema, get_schema
+from ..data.landmarks import LandmarkSchema
 from ..losses import get_loss
 from ..model_zoo import get_model
 from .checkpoint import load_checkpoint
 
 
 def schema_of(cfg: Config) -> LandmarkSchema:
-    return get_schema(FORMATS[cfg.data.format].schema)
+    """The landmark schema of the run's faces (:func:`..data.formats.dataset_schema`; a COCO
+    file without a schema file gives its training split's)."""
+    needs_file = cfg.data.schema is None and FORMATS[cfg.data.format].schema is None
+    return dataset_schema(cfg.data, resolve_split(cfg.data, "train") if needs_file else None)
+
+
+def carry_schema(cfg: Config, schema: LandmarkSchema) -> Config:
+    """``cfg`` with a custom schema written into ``data.schema`` (its mapping), so that the
+    run folder's config, its checkpoints and its exports know the points without the file
+    they came from; a built-in format's own schema stays implied."""
+    fmt = FORMATS[cfg.data.format]
+    if cfg.data.schema is None and fmt.schema is not None:
+        return cfg
+    return replace(cfg, data=replace(cfg.data, schema=schema.to_dict()))
 
 
 def build_model(cfg: Config, num_points: int, ctx: Optional[List[mx.Context]] = None,

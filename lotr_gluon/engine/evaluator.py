@@ -90,10 +90,11 @@ def evaluate(predict: Predict, loader, flip_perm: Sequence[int], norm: str = "bb
 
 
 def mean_shape_in_photo(train_landmarks: np.ndarray, matrices: np.ndarray,
-                        photo_gt: np.ndarray) -> float:
+                        photo_gt: np.ndarray, norm: str = "bbox", schema=None) -> float:
     """The mean-shape baseline in the photo frame: the training crops' mean shape, mapped into
     each evaluated photo through that face's inverse alignment, scored as the model is."""
-    return float(np.mean(nme(to_photo(mean_shape(train_landmarks), matrices), photo_gt)))
+    guess = to_photo(mean_shape(train_landmarks), matrices)
+    return float(np.mean(nme(guess, photo_gt, norm, schema)))
 
 
 def table2_line(label: str, metrics: Dict[str, float]) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..data.align import to_photo
 from ..errors import UserError
-from ..metrics import nme
+from ..metrics import mean_shape, nme
 
 PENALTIES = (1.0, 10.0, 100.0, 1000.0, 3000.0, 10000.0, 30000.0)
 HOLDOUT = 0.2  # the share of training faces that picks the penalty
@@ -66,8 +66,9 @@ class RidgeFloor:
         mean, scale = features.mean(axis=0), features.std(axis=0) + 1e-6
         x = (features - mean) / scale
         y = landmarks.reshape(len(landmarks), -1)
-        target_mean = y.mean(axis=0)
-        y = y - target_mean
+        # An unlabelled (NaN) coordinate is fitted as its mean over the faces that have it.
+        target_mean = mean_shape(landmarks).reshape(-1)
+        y = np.where(np.isfinite(y), y, target_mean) - target_mean
         # Dual form: W = X^T (X X^T + p I)^-1 Y, with X X^T = V diag(e) V^T.
         eigenvalues, vectors = np.linalg.eigh(x @ x.T)
         projected = vectors.T @ y
@@ -96,4 +97,6 @@ def linear_floor_nme(train, evaluated) -> Tuple[float, RidgeFloor]:
     crops, _ = crops_of(evaluated)
     predicted = floor.predict(hog_features(crops))
     matrices, photo = evaluated.photo_frame()
-    return float(np.mean(nme(to_photo(predicted, matrices), photo))), floor
+    schema = evaluated.cropper.schema
+    return float(np.mean(nme(to_photo(predicted, matrices), photo, schema.normaliser,
+                             schema))), floor

@@ -28,7 +28,7 @@ from ..fileio import atomic_write_text
 from ..gpu_support import check_gpus
 from ..losses import get_loss
 from ..metrics import mean_shape
-from .builders import build_dataset, build_loss, build_model, schema_of, start_of
+from .builders import build_dataset, build_loss, build_model, carry_schema, schema_of, start_of
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluator import evaluate, gluon_predictor, mean_shape_in_photo
 from .optimizer import build_optimizer, build_scheduler
@@ -145,6 +145,7 @@ class Trainer:
         mx.random.seed(cfg.train.seed)
         np.random.seed(cfg.train.seed)
         self.schema = schema_of(cfg)
+        self.cfg = cfg = carry_schema(cfg, self.schema)
         # Before any data is read: a missing ImageNet file stops the run at once.
         self.net = build_model(cfg, self.schema.num_points, self.ctx, restoring=resume)
         self.start = start_of(cfg)  # how the weights started, in every log record
@@ -159,7 +160,8 @@ class Trainer:
         self.trainer = self._build_gluon_trainer()
         train_landmarks = self.train_set.aligned_landmarks()
         self.val_photo = self.val_set.photo_frame()  # fixed: every validation maps back by it
-        self.mean_shape_nme = mean_shape_in_photo(train_landmarks, *self.val_photo)
+        self.mean_shape_nme = mean_shape_in_photo(train_landmarks, *self.val_photo,
+                                                  self.schema.normaliser, self.schema)
         self.mean_shape_loss = self._mean_shape_loss(train_landmarks)
         self.start_epoch, self.best = 0, None
         if resume:
@@ -333,10 +335,12 @@ class Trainer:
         return self.trainer.optimizer.lr if scheduler is None else scheduler(updates)
 
     def validate(self) -> Dict[str, Dict[str, float]]:
-        """Validation metrics without and with flip TTA, in the photo frame (the JD rule)."""
+        """Validation metrics without and with flip TTA, in the photo frame (the JD rule),
+        normalised as the schema says (the landmark box for JD-106)."""
         predict = gluon_predictor(self.net, self.ctx[0])
         in_crops = evaluate(predict, self.val_loader, self.schema.flip_perm)
-        return in_crops.in_photo(*self.val_photo).metrics()
+        return in_crops.in_photo(*self.val_photo, self.schema.normaliser,
+                                 self.schema).metrics()
 
     def fit(self) -> Dict:
         """Train the remaining epochs; returns the last epoch's log record."""

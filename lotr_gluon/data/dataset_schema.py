@@ -1,0 +1,30 @@
+"""The landmark schema a data config's faces follow: ``data.schema``, else the format's own,
+else (a COCO file) the file's category."""
+from __future__ import annotations
+
+from typing import Optional
+
+from ..errors import UserError
+from . import coco
+from .data_config import DataConfig
+from .formats import FORMATS
+from .landmarks import LandmarkSchema, get_schema, resolve_schema
+
+
+def dataset_schema(data: DataConfig, path: Optional[str] = None) -> LandmarkSchema:
+    """The landmark schema of ``data``'s faces: ``data.schema`` when set (a schema's name, a
+    schema file, or its mapping), else the format's own; a COCO file without a schema file
+    gives its category's (``path``: the file).
+    """
+    if data.schema is not None:
+        return resolve_schema(data.schema)
+    if data.format not in FORMATS:
+        raise UserError(f"unknown dataset format {data.format!r}; expected one of "
+                        f"{sorted(FORMATS)}")
+    fmt = FORMATS[data.format]
+    if fmt.schema is not None:
+        return get_schema(fmt.schema)
+    if path is None:
+        raise UserError(f"data.format {data.format}: set data.schema to a schema file, or "
+                        f"give the split whose categories name the points")
+    return coco.schema_of_file(path)
