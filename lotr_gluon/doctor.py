@@ -20,7 +20,7 @@ from .data.detector import (
     installed_insightface_detectors,
     resolve_detector,
 )
-from .deploy.openvino_runtime import cpu_capabilities, openvino_available
+from .runtime import cpu_capabilities, openvino_available
 from .gpu_support import (
     WHEEL_ARCHES,
     UnsupportedGPUError,

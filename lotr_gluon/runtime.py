@@ -17,6 +17,8 @@ docs/benchmarks.md).
 """
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 import os
 import sys
@@ -128,3 +130,19 @@ def configure_runtime(engine: Optional[str] = None,
 def naive_engine() -> bool:
     """Whether MXNet runs (or will run) the synchronous NaiveEngine."""
     return os.environ.get("MXNET_ENGINE_TYPE") == NAIVE_ENGINE
+
+
+def openvino_available() -> bool:
+    """Whether the OpenVINO runtime is installed."""
+    return importlib.util.find_spec("openvino") is not None
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_capabilities() -> tuple:
+    """OpenVINO's CPU plugin's ``OPTIMIZATION_CAPABILITIES`` (``FP32``, ``BF16``, ``INT8``,
+    ...), or () without OpenVINO."""
+    if not openvino_available():
+        return ()
+    import openvino as ov
+
+    return tuple(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))

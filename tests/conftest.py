@@ -52,6 +52,20 @@ def empty_model_store(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def fastest_onnx_backend() -> str:
+    """What the Predictor's ``auto`` should pick for a float32 export with NAME.onnx, from the
+    measurements (docs/benchmarks.md): OpenVINO in bfloat16 where the CPU has bf16
+    instructions (the kernel's flags say) and OpenVINO is installed, else onnxruntime."""
+    import importlib.util
+
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        flags = set(f.read().split())
+    bf16 = bool({"avx512_bf16", "amx_bf16"} & flags)
+    return ("openvino-bf16" if bf16 and importlib.util.find_spec("openvino") is not None
+            else "onnxruntime")
+
+
+@pytest.fixture(scope="session")
 def built_model():
     """Build a registered model once per session (initialised, shapes resolved) and reuse it."""
     cache = {}

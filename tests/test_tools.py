@@ -32,7 +32,7 @@ def test_bad_arguments_give_one_line_and_exit_code():
     assert run_tool("export.py").returncode == 2  # argparse usage error
 
 
-def test_benchmark_json_rows(tmp_path):
+def test_benchmark_json_rows(tmp_path, fastest_onnx_backend):
     """Rows per backend, batch and flip; throughput = batch / latency; the default flagged."""
     from lotr_gluon.deploy.backends import available_backends
 
@@ -47,10 +47,9 @@ def test_benchmark_json_rows(tmp_path):
     assert {(r["backend"], r["batch"], r["flip"]) for r in rows} == {
         (b, n, f) for b in available_backends() for n in (1, 2)
         for f in (False, True)}
-    # The Predictor's default: onnxruntime, since this float32 export has NAME.onnx and
-    # onnxruntime is installed.
+    # The Predictor's default for this float32 export with NAME.onnx.
     for row in rows:
-        assert row.get("default", False) == (row["backend"] == "onnxruntime")
+        assert row.get("default", False) == (row["backend"] == fastest_onnx_backend)
     assert "x onnxruntime's" in result.stdout and "flip TTA costs" in result.stdout
 
 
@@ -75,6 +74,8 @@ def test_benchmark_ratio_lines_worked_example():
     assert lines[1] == "flip TTA costs 1.75x no flip on mxnet"  # 7.0 / 4.0
     assert "int8 batch-1 latency is 0.94x" in lines[2] and "0.75x float32" in lines[2]
     assert not any("target" in line for line in lines)
+    with_openvino = rows + [SpeedRow("m", "openvino-bf16", 1, False, 2.0, 0.1, 500.0)]
+    assert "openvino-bf16 batch-1 latency is 0.62x onnxruntime's" in ratio_lines(with_openvino)
     # One spike moves the mean, not the median: the ratio is of medians.
     spiked = [SpeedRow("m", "mxnet", 1, False, 4.0, 0.1, 250.0, True),
               SpeedRow("m", "onnxruntime", 1, False, 11.4, 18.0, 87.7, latency_ms_median=3.2)]

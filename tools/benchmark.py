@@ -1,10 +1,12 @@
-"""Speed of a model per inference backend (Table 3 style), of the face detector, of the loader.
+"""Speed of a model per inference backend (Table 3 style), of the face detector, of a photo
+through the Predictor, of the loader, of video tracking.
 
 For --model: Params, Size and GFLOPs beside the paper's Table 3; latency (mean +- std, ms,
 warm-up excluded) at batch 1 without and with flip TTA, and throughput at batch 32, for each
 backend: mxnet (static graph, oneDNN-fused), mxnet-static (without oneDNN), onnxruntime
-(its threads spinning between forwards, its own default and fastest setting here; the
-Predictor's auto backend picks it for float32 exports), opencv (the ONNX file in cv2.dnn).
+(its threads spinning between forwards, its own default and fastest setting here), opencv
+(the ONNX file in cv2.dnn), openvino and openvino-bf16 (the ONNX file compiled by OpenVINO,
+float32 or bfloat16). The row marked default is the one the Predictor's auto backend picks.
 The model has random weights (speed does not depend on them). Then the default detector on
 a 640x480 photo, reported separately as the paper reports RetinaFace's 43 ms.
 OMP_NUM_THREADS is the CPUs this process may use unless already set (lotr_gluon.runtime).
@@ -20,6 +22,11 @@ NAME) when comparing runtimes: in one process their thread pools compete.
 --loader times augmented 192x192 training crops per second through the DataLoader, reading
 photos, the crop cache (data.cache_dir) and a RecordIO pack (tools/pack_rec.py).
 
+--pipeline DIR times an exported model behind the Predictor on a 640x480 photo (--photo, by
+default insightface's t1.jpg with its six faces): the whole call, a median of --repeat, and its
+parts: the detector, cutting the crops, the network on all crops at once, mapping the points
+back. --backend picks the Predictor's backend (default: its auto).
+
 --video DIR moves faces of --data along trajectories with known truth (rotation, scale, blur,
 noise, an exit and re-entry) and compares per-frame detection, tracking and tracking with
 One-Euro smoothing: NME, jitter (frame-to-frame change of the error), frames per second; and
@@ -28,6 +35,7 @@ jitter against the still photo's answer, distance from per-frame detection.
 
 Examples:
   python tools/benchmark.py --model lotr_m --backend all --json runs/bench/lotr_m.json
+  python tools/benchmark.py --pipeline runs/demo/export --repeat 30
   python tools/benchmark.py --video runs/lotr_m/export --data data/synth/test --plot trace.png
   python tools/benchmark.py --model lotr_r+ --backend mxnet --markdown
   python tools/benchmark.py --compare lotr_m heatmap_m heatmap_m_vec cnn_ffn_m
@@ -130,6 +138,21 @@ def _loader(args) -> list:
     return rows
 
 
+def _pipeline(args) -> list:
+    from lotr_gluon.benchmark.inference import detector_photo
+    from lotr_gluon.benchmark.pipeline import benchmark_pipeline
+    from lotr_gluon.deploy.backends import AUTO
+    from lotr_gluon.deploy.predictor import Predictor
+
+    backend = AUTO if args.backend == "all" else args.backend
+    row = benchmark_pipeline(Predictor(args.pipeline, backend=backend,
+                                       min_face_size=args.min_face),
+                             detector_photo(args.photo), repeat=args.repeat,
+                             warmup=min(args.warmup, 5))
+    print(row)
+    return [{"model": f"pipeline:{row.model}", **row.as_dict()}]
+
+
 def _video(args) -> list:
     from lotr_gluon.benchmark.video import benchmark_video
     from lotr_gluon.data.detector import bundled_photo
@@ -145,7 +168,8 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="a get_model() name, e.g. lotr_m")
     parser.add_argument("--backend", default="all",
-                        help="all, or a comma list of mxnet, mxnet-static, onnxruntime, opencv")
+                        help="all (those installed), or a comma list of mxnet, mxnet-static, "
+                             "onnxruntime, opencv, openvino, openvino-bf16")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="model constructor override (e.g. num_layers=1)")
     parser.add_argument("--batch", type=int, default=32, help="throughput batch (default 32)")
@@ -171,6 +195,11 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="with --loader: worker processes")
     parser.add_argument("--loader-batches", type=int, default=20,
                         help="with --loader: batches of 32 per timed epoch")
+    parser.add_argument("--pipeline", metavar="MODEL_DIR",
+                        help="an exported model behind the Predictor on a 640x480 photo: the "
+                             "whole call and its parts")
+    parser.add_argument("--min-face", type=int, metavar="PIXELS",
+                        help="with --pipeline: MTCNN's smallest face (default 48)")
     parser.add_argument("--video", metavar="MODEL_DIR",
                         help="an exported five-point model: per-frame detection vs tracking vs "
                              "tracking + smoothing on trajectory videos of --data's faces")
@@ -189,12 +218,14 @@ def main(argv=None) -> int:
                              "insightface's t1.jpg when installed, 'none' to skip")
     parser.add_argument("--json", help="write the rows to this JSON file")
     args = parser.parse_args(argv)
-    if not (args.model or args.compare or args.loader or args.video):
-        parser.error("give --model NAME, --compare NAME..., --loader and/or --video DIR")
+    if not (args.model or args.compare or args.loader or args.video or args.pipeline):
+        parser.error("give --model NAME, --compare NAME..., --loader, --pipeline DIR and/or "
+                     "--video DIR")
     if args.video and not args.data:
         parser.error("--video needs --data: a labelled split whose faces it moves")
     rows = ((_models(args) if args.model else []) + (_compare(args) if args.compare else [])
-            + (_loader(args) if args.loader else []) + (_video(args) if args.video else []))
+            + (_loader(args) if args.loader else [])
+            + (_pipeline(args) if args.pipeline else []) + (_video(args) if args.video else []))
     if args.json:
         from lotr_gluon.fileio import atomic_write_text
 

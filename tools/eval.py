@@ -66,8 +66,8 @@ def main(argv=None) -> int:
                         "RUN/SPLIT for another split, ./eval for --model)")
     parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=(AUTO,) + BACKENDS,
                         help="with --model: the inference backend (default auto, the "
-                             "Predictor's: onnxruntime where the export has NAME.onnx, else "
-                             "mxnet)")
+                             "Predictor's: the fastest measured that runs the export, see "
+                             "docs/deployment.md)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--compare", nargs="*", default=[], metavar="RUN",
                         help="run folders (with per_image_nme.csv) to overlay in ced.png")

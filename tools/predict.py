@@ -53,13 +53,17 @@ def main(argv=None) -> int:
     parser.add_argument("--flip", action="store_true", help="flip test-time augmentation")
     parser.add_argument("--show-index", action="store_true", help="draw point indices")
     parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=(AUTO,) + BACKENDS,
-                        help="auto (default): onnxruntime where the export has NAME.onnx "
-                             "(tools/export.py --onnx) and onnxruntime is installed, the faster "
-                             "measured here, else mxnet (the oneDNN-fused static graph)")
+                        help="auto (default): the fastest measured that runs the export: "
+                             "openvino-bf16 on a CPU with bf16 instructions, else onnxruntime, "
+                             "where the export has NAME.onnx (tools/export.py --onnx); else "
+                             "mxnet (the oneDNN-fused static graph)")
     parser.add_argument("--detector", default="default",
                         help="default (RetinaFace when its model is on disk, else MTCNN), "
                              "mtcnn or retinaface")
     parser.add_argument("--detector-model", help="retinaface: folder with det_10g.onnx")
+    parser.add_argument("--min-face", type=int, metavar="PIXELS",
+                        help="mtcnn: the smallest face to find (default 48); smaller finds "
+                             "smaller faces, more slowly")
     parser.add_argument("--video", action="store_true",
                         help="treat every input as a video (by default by file extension)")
     parser.add_argument("--webcam", metavar="SOURCE",
@@ -99,7 +103,8 @@ def main(argv=None) -> int:
     from lotr_gluon.stop_signals import StopSignals
 
     predictor = Predictor(args.model, detector=args.detector, backend=args.backend,
-                          flip=args.flip, detector_model=args.detector_model)
+                          flip=args.flip, detector_model=args.detector_model,
+                          min_face_size=args.min_face)
     tracker = None
     if args.track:
         from lotr_gluon.deploy.tracking import FaceTracker

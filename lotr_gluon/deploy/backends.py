@@ -1,10 +1,12 @@
 """Inference backends for an exported model: a function from float32 crops to landmarks.
 
 ``auto``
-    the Predictor's default: ``onnxruntime`` where it can run the export (a float32 export
-    with ``NAME.onnx`` beside it, onnxruntime installed, a CPU context), else ``mxnet``:
-    onnxruntime measured faster at batch 1, in batches and in the tracker
-    (docs/benchmarks.md). An int8 export runs on ``mxnet`` only.
+    the Predictor's default, the fastest measured that can run the export (a float32 export
+    with ``NAME.onnx`` beside it, a CPU context): ``openvino-bf16`` on a CPU with bfloat16
+    instructions and OpenVINO installed (0.6x onnxruntime's batch-1 latency, NME within 1%),
+    else ``onnxruntime`` (ahead of OpenVINO's float32 on a CPU without them), else ``mxnet``;
+    onnxruntime is also ahead of ``mxnet`` in batches and in the tracker (docs/benchmarks.md).
+    An int8 export runs on ``mxnet`` only.
 ``mxnet``
     the symbol/params graph, hybridized with static memory and shapes; on CPU partitioned for
     oneDNN's fused subgraphs, and under the NaiveEngine a batch of two or more crops is split
@@ -44,7 +46,8 @@ from ..gpu_support import check_gpus
 from .model_files import ExportedModel, load_symbol_block
 from .onnx_export import onnx_session, opencv_net, run_onnx, run_opencv
 from .openvino_runtime import PRECISIONS as OPENVINO_PRECISIONS
-from .openvino_runtime import OpenVINONetwork, openvino_available
+from ..runtime import cpu_capabilities, openvino_available
+from .openvino_runtime import OpenVINONetwork
 from .thread_split import ThreadSplitNetwork, splitting_supported
 
 BACKENDS = ("mxnet", "mxnet-static", "onnxruntime", "opencv", *OPENVINO_PRECISIONS)
@@ -90,6 +93,8 @@ def resolve_backend(model: ExportedModel, backend: str = DEFAULT_BACKEND,
     if (model.onnx is None or model.sidecar.precision != "float32"
             or (ctx is not None and ctx.device_type != "cpu")):
         return "mxnet"
+    if openvino_available() and "BF16" in cpu_capabilities():
+        return "openvino-bf16"
     try:
         import onnxruntime  # noqa: F401
     except ImportError:

@@ -12,25 +12,9 @@ from typing import Dict, Optional
 
 import numpy as np
 
+
 # backend name -> OpenVINO's inference precision
 PRECISIONS: Dict[str, str] = {"openvino": "f32", "openvino-bf16": "bf16"}
-
-
-def openvino_available() -> bool:
-    """Whether the OpenVINO runtime is installed."""
-    import importlib.util
-
-    return importlib.util.find_spec("openvino") is not None
-
-
-def cpu_capabilities() -> tuple:
-    """OpenVINO's CPU plugin's ``OPTIMIZATION_CAPABILITIES`` (``FP32``, ``BF16``, ``INT8``,
-    ...), or () without OpenVINO."""
-    if not openvino_available():
-        return ()
-    import openvino as ov
-
-    return tuple(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
 class OpenVINONetwork:

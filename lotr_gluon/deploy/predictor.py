@@ -43,12 +43,18 @@ class Predictor:
         ``default`` (RetinaFace when its model is on disk, else the offline MTCNN), ``mtcnn``,
         ``retinaface``, or any callable returning :class:`Face` objects.
     backend : str
-        ``auto`` (onnxruntime where it can run the export, else mxnet: the faster one
-        measured), ``mxnet`` (static graph, oneDNN-fused on CPU), ``mxnet-static`` (without
-        oneDNN), ``onnxruntime`` or ``opencv`` (both need ``NAME.onnx`` from
+        ``auto`` (the fastest measured that can run the export: ``openvino-bf16`` on a CPU
+        with bf16 instructions, else ``onnxruntime``, else ``mxnet``), ``mxnet`` (static
+        graph, oneDNN-fused on CPU), ``mxnet-static`` (without oneDNN), ``onnxruntime``,
+        ``opencv``, ``openvino`` or ``openvino-bf16`` (the last four need ``NAME.onnx`` from
         ``tools/export.py --onnx``); see :mod:`.backends`. ``self.backend`` is the one used.
     flip : bool
         Flip test-time augmentation (mirrored crops in the same batch).
+    detector_model : str, optional
+        ``retinaface``: the folder with its model (default: an insightface pack on disk).
+    min_face_size : int, optional
+        ``mtcnn``: the smallest face to find, in pixels (default
+        :data:`..data.mtcnn.MIN_FACE_SIZE`); smaller finds smaller faces, slower.
 
     Attributes
     ----------
@@ -76,7 +82,8 @@ class Predictor:
     def __init__(self, model_dir: str, detector: Union[str, object] = "default",
                  backend: str = DEFAULT_BACKEND, flip: bool = False,
                  ctx: Optional[mx.Context] = None,
-                 detector_model: Optional[str] = None):
+                 detector_model: Optional[str] = None,
+                 min_face_size: Optional[int] = None):
         self.model = find_exported(model_dir)
         meta = self.model.sidecar
         self.schema = meta.landmark_schema
@@ -84,7 +91,8 @@ class Predictor:
         self.input_size = meta.input_size
         self.flip_perm = list(meta.flip_perm)
         self.flip = flip
-        self.detector = (get_detector(detector, model_path=detector_model)
+        self.detector = (get_detector(detector, model_path=detector_model,
+                                      min_face_size=min_face_size)
                          if isinstance(detector, str) else detector)
         self.backend = resolve_backend(self.model, backend, ctx)
         self._run = make_runner(self.model, self.backend, ctx)
