@@ -240,3 +240,55 @@ def test_300w_read_as_coco_gives_the_300w_readers_nme(tmp_path, synthetic):
     dataset = open_dataset(folders["val"], DataConfig(format="300w"), 64)
     eyes = np.stack([s.landmarks[[36, 45]] for s in dataset.samples])
     assert np.all(np.linalg.norm(eyes[:, 0] - eyes[:, 1], axis=-1) > 0)
+
+
+def test_exports_of_cvat_and_mmpose_read_and_a_mirrored_schema_is_refused(tmp_path, synthetic):
+    from lotr_gluon.data.samples import DatasetError
+
+    schema = read_schema_file(_face21(tmp_path))
+    picked = [i for i, _ in FACE21]
+    samples, _ = jd106.scan(os.path.join(synthetic, "train"))
+    # CVAT: annotations/person_keypoints_default.json beside images/default/NAME.
+    root = tmp_path / "cvat"
+    (root / "images" / "default").mkdir(parents=True)
+    faces = []
+    for k, s in enumerate(samples[:3]):
+        photo = root / "images" / "default" / f"f{k}.jpg"
+        os.symlink(s.image_path, photo)
+        faces.append(Sample(str(photo), s.landmarks[picked], s.rect))
+    path = str(root / "annotations" / "person_keypoints_default.json")
+    data = coco.write_coco(faces, schema, path)
+    for image in data["images"]:
+        image["file_name"] = os.path.basename(image["file_name"])  # CVAT names the file only
+    # mmpose's converters name no keypoints: the schema file gives them.
+    data["categories"][0]["keypoints"] = []
+    with open(path, "w") as f:
+        json.dump(data, f)
+    found, problems = coco.scan(path, schema=schema)
+    assert len(found) == 3 and not problems
+    with pytest.raises(DatasetError, match="no category names its keypoints"):
+        coco.scan(path)
+
+    # Names by the subject's side put the image-right eye first: refused, saying what to do.
+    spec = schema.to_dict()
+    spec["five_points"] = [16, 13, 8, 19, 17]  # right eye first
+    mirrored = tmp_path / "mirrored.yaml"
+    mirrored.write_text(json.dumps({**spec, "name": "mirrored"}))
+    with pytest.raises(DatasetError, match="swap the eyes and the mouth corners"):
+        coco.scan(path, schema=read_schema_file(str(mirrored)))
+
+
+def test_training_refuses_to_mirror_a_markup_without_mirror_pairs(tmp_path, synthetic):
+    from lotr_gluon.errors import UserError
+
+    data = str(tmp_path / "coco21")
+    schema_file = _face21(tmp_path)
+    _write_coco_split(synthetic, "train", read_schema_file(schema_file), data)
+    no_pairs = tmp_path / "nopairs.yaml"
+    no_pairs.write_text(FACE21_YAML.format(names=", ".join(n for _, n in FACE21))
+                        .replace("mirror: {left: left_, right: right_}\n", ""))
+    cfg = DataConfig(format="coco", schema=str(no_pairs))
+    with pytest.raises(UserError, match="no mirror pairs"):
+        open_dataset(os.path.join(data, "train.json"), cfg, 64, augment=True,
+                     report=lambda _: None)
+    open_dataset(os.path.join(data, "train.json"), cfg, 64, report=lambda _: None)  # no flip

@@ -22,15 +22,17 @@ def test_suppression_keeps_the_best_of_each_overlapping_group():
     assert sorted(mtcnn.nms_min(boxes, scores, 0.7).tolist()) == [2, 3]
 
 
-def test_crops_sample_the_box_from_a_level_of_the_pyramid():
+def test_crops_are_area_averaged_and_black_outside_the_photo():
     rgb = np.zeros((96, 96, 3), np.uint8)
     rgb[:, 48:] = 200  # left half black, right half grey
     pyramid = mtcnn.Pyramid(rgb, [0.5, 0.25])
-    (crop,) = pyramid.crops(np.array([[0.0, 0.0, 96.0, 96.0]]), 24)  # from the 0.25 level
+    (crop,) = pyramid.crops(np.array([[0.0, 0.0, 96.0, 96.0]]), 24)  # 4x4 pixels each
     crop = crop.transpose(1, 0, 2)  # held as the networks take it: (x, y)
-    assert crop[:, :11].max() == 0 and crop[:, 13:].min() == 200
-    (outside,) = pyramid.crops(np.array([[-96.0, 0.0, 0.0, 96.0]]), 24)
-    assert outside.max() == 0  # beyond the photo is black
+    assert crop[:, :12].max() == 0 and crop[:, 12:].min() == 200
+    (half,) = pyramid.crops(np.array([[-48.0, 0.0, 48.0, 96.0]]), 24)  # half outside, left
+    assert half.max() == 0  # beyond the photo is black, and the inside half is too
+    (edge,) = pyramid.crops(np.array([[46.0, 0.0, 50.0, 4.0]]), 2)  # 2x2 pixels a crop pixel
+    assert edge.transpose(1, 0, 2)[0].tolist() == [[0, 0, 0], [200, 200, 200]]
 
 
 def test_six_faces_of_t1_as_the_reference_implementation_finds_them():

@@ -62,7 +62,7 @@ def main(argv=None) -> int:
                              "mtcnn or retinaface")
     parser.add_argument("--detector-model", help="retinaface: folder with det_10g.onnx")
     parser.add_argument("--min-face", type=int, metavar="PIXELS",
-                        help="mtcnn: the smallest face to find (default 48); smaller finds "
+                        help="mtcnn: the smallest face to find (default 40); smaller finds "
                              "smaller faces, more slowly")
     parser.add_argument("--video", action="store_true",
                         help="treat every input as a video (by default by file extension)")

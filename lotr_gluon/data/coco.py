@@ -38,6 +38,8 @@ def read_coco(path: str) -> Dict[str, Any]:
             data = json.load(f)
     except json.JSONDecodeError as err:
         raise DatasetError(path, f"not valid JSON ({err.msg}, line {err.lineno})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DatasetError(path, f"cannot be read ({err})") from None
     if not isinstance(data, dict):
         raise DatasetError(path, "expected a JSON object with images, annotations, categories")
     for key in ("images", "annotations", "categories"):
@@ -46,16 +48,25 @@ def read_coco(path: str) -> Dict[str, Any]:
     return data
 
 
-def keypoint_category(data: Dict[str, Any], where: str) -> Dict[str, Any]:
-    """The category whose faces carry keypoints (one kind of keypoints a file)."""
-    with_points = [c for c in data["categories"] if isinstance(c, dict) and c.get("keypoints")]
+def keypoint_categories(data: Dict[str, Any], where: str,
+                        schema: Optional[LandmarkSchema] = None) -> Tuple[List[str], set]:
+    """The point names and the ids of the categories whose faces carry keypoints (one kind of
+    keypoints a file). A file whose categories name no keypoints (mmpose's own converters
+    write ``keypoints: []``) is read with ``schema``'s points, from its one category."""
+    categories = [c for c in data["categories"] if isinstance(c, dict)]
+    with_points = [c for c in categories if c.get("keypoints")]
     if not with_points:
-        raise DatasetError(where, "no category has 'keypoints' (the point names)")
+        if schema is None or len(categories) != 1:
+            raise DatasetError(where, "no category names its keypoints: give a schema file "
+                                      "(data.schema, --schema) for the points of its one "
+                                      "category")
+        return [schema.point_label(i) for i in range(schema.num_points)], \
+            {categories[0].get("id")}
     names = {tuple(c["keypoints"]) for c in with_points}
     if len(names) > 1:
         raise DatasetError(where, f"{len(with_points)} categories with different keypoints "
                                   f"({[c.get('name') for c in with_points]}); use one per file")
-    return with_points[0]
+    return [str(n) for n in with_points[0]["keypoints"]], {c.get("id") for c in with_points}
 
 
 def schema_from_category(category: Dict[str, Any]) -> LandmarkSchema:
@@ -73,15 +84,23 @@ def schema_from_category(category: Dict[str, Any]) -> LandmarkSchema:
 
 def schema_of_file(path: str) -> LandmarkSchema:
     """The schema a COCO file implies when no schema file is given."""
-    return schema_from_category(keypoint_category(read_coco(path), annotation_file(path)))
+    data, where = read_coco(path), annotation_file(path)
+    keypoint_categories(data, where)  # one kind of keypoints, and named
+    return schema_from_category(next(c for c in data["categories"]
+                                     if isinstance(c, dict) and c.get("keypoints")))
 
 
 def _image_folders(json_path: str) -> List[str]:
     """Where ``file_name`` may be relative to: beside the JSON, its images/, and the same one
-    level up (CVAT writes annotations/NAME.json beside images/)."""
+    level up; and images/SUBSET/ there, as CVAT writes annotations/person_keypoints_SUBSET.json
+    beside images/SUBSET/."""
     here = os.path.dirname(os.path.abspath(json_path))
     up = os.path.dirname(here)
-    return [here, os.path.join(here, "images"), up, os.path.join(up, "images")]
+    subset = os.path.splitext(os.path.basename(json_path))[0]
+    subset = subset[len("person_keypoints_"):] if subset.startswith("person_keypoints_") \
+        else subset
+    return [here, os.path.join(here, "images"), up, os.path.join(up, "images"),
+            os.path.join(here, "images", subset), os.path.join(up, "images", subset)]
 
 
 def _check_names(schema: LandmarkSchema, names: Sequence[str], where: str) -> None:
@@ -105,16 +124,15 @@ def scan(path: str, decode: bool = False, schema: Optional[LandmarkSchema] = Non
     """
     json_path = annotation_file(path)
     data = read_coco(json_path)
-    category = keypoint_category(data, json_path)
-    names = [str(n) for n in category["keypoints"]]
-    schema = schema or schema_from_category(category)
+    names, category_ids = keypoint_categories(data, json_path, schema)
+    schema = schema or schema_of_file(json_path)
     _check_names(schema, names, json_path)
     n = schema.num_points
     images = {img.get("id"): img for img in data["images"] if isinstance(img, dict)}
     folders = _image_folders(json_path)
     samples, problems, sizes = [], [], {}
     for k, ann in enumerate(data["annotations"]):
-        if not isinstance(ann, dict) or ann.get("category_id") != category.get("id"):
+        if not isinstance(ann, dict) or ann.get("category_id") not in category_ids:
             continue
         image = images.get(ann.get("image_id"))
         name = image.get("file_name") if image else None
@@ -138,7 +156,26 @@ def scan(path: str, decode: bool = False, schema: Optional[LandmarkSchema] = Non
             problems.append(Problem.from_error(err))
             continue
         samples.append(Sample(image_path, landmarks, _rect(ann.get("bbox"))))
+    if five_point_alignment and schema.has_five_points:
+        _check_sides(samples, schema, json_path)
     return samples, problems
+
+
+def _check_sides(samples: Sequence[Sample], schema: LandmarkSchema, where: str) -> None:
+    """The five points must run image-left eye first: COCO files name points by the subject's
+    side, and a mirrored five-point order cannot be aligned (a similarity does not mirror), so
+    a schema that takes the subject's left for the image's left is refused here."""
+    if not samples:
+        return
+    eyes = schema.five_point(np.stack([s.landmarks for s in samples]))[:, :2, 0]  # (M, 2) x
+    swapped = int(np.sum(eyes[:, 0] > eyes[:, 1]))
+    if swapped > len(samples) / 2:
+        raise DatasetError(where, f"the schema's first alignment point (its left eye) lies "
+                                  f"right of the second on {swapped} of {len(samples)} faces: "
+                                  f"five_points runs image-left eye first (the subject's "
+                                  f"right; COCO names points by the subject's side), so swap "
+                                  f"the eyes and the mouth corners in {schema.name}'s "
+                                  f"five_points")
 
 
 def _keypoints(values: Any, num_points: int, where: str) -> np.ndarray:

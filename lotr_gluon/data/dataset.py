@@ -206,6 +206,8 @@ def open_dataset(path: str, data: DataConfig, crop: Union[int, CropSpec], *,
     check_choices(data)
     schema = dataset_schema(data, path)
     check_alignable(schema, data.align)
+    if augment:
+        check_mirrorable(schema, data.augment.flip)
     samples, problems = scan_dataset(path, data.format, schema=schema,
                                      five_point_alignment=data.align == "five_point")
     if problems:
@@ -236,6 +238,16 @@ def check_alignable(schema: LandmarkSchema, align: str) -> None:
         raise UserError(f"landmark schema {schema.name} has no five_points (eyes, nose tip, "
                         f"mouth corners): set data.align=bbox, or give a schema file "
                         f"(data.schema) that names them")
+
+
+def check_mirrorable(schema: LandmarkSchema, flip: float) -> None:
+    """Mirroring a face renumbers its points by the schema's pairs; without any, a mirrored
+    crop would keep its left points' labels on the right."""
+    if flip > 0 and schema.num_points > 1 and list(schema.flip_perm) == list(
+            range(schema.num_points)):
+        raise UserError(f"landmark schema {schema.name} has no mirror pairs, and "
+                        f"data.augment.flip is {flip}: give flip_pairs (or mirror) in its "
+                        f"schema file, or set data.augment.flip=0")
 
 
 def _leave_out_damaged(samples: List[Sample], path: str, policy: str,

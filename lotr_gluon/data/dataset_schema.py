@@ -17,7 +17,13 @@ def dataset_schema(data: DataConfig, path: Optional[str] = None) -> LandmarkSche
     gives its category's (``path``: the file).
     """
     if data.schema is not None:
-        return resolve_schema(data.schema)
+        schema = resolve_schema(data.schema)
+        own = FORMATS[data.format].schema if data.format in FORMATS else None
+        if own is not None and get_schema(own).num_points != schema.num_points:
+            raise UserError(f"data.schema {schema.name} has {schema.num_points} points and "
+                            f"data.format {data.format} {get_schema(own).num_points}; a "
+                            f"schema of another count is for data.format=coco")
+        return schema
     if data.format not in FORMATS:
         raise UserError(f"unknown dataset format {data.format!r}; expected one of "
                         f"{sorted(FORMATS)}")

@@ -39,6 +39,8 @@ def match_detection(faces: Sequence[Face], landmarks: np.ndarray, schema: Landma
     if not faces:
         return None, "no face detected"
     truth = schema.five_point(landmarks)
+    if not np.isfinite(truth).all():
+        return None, "an alignment point of the annotated face is not labelled"
     size = max(float(normaliser(np.asarray(landmarks)[None])[0]), 1e-6)
     distances = [np.linalg.norm(face.five_points - truth, axis=1).mean() / size
                  for face in faces]
@@ -209,6 +211,11 @@ def align_by_detections(samples: Sequence[Sample], split_path: str,
     records = read_detections(path)
     root = records_root(split)
     keys = [os.path.relpath(s.image_path, root) for s in samples]
+    if len(set(keys)) < len(keys):
+        twice = next(k for k in keys if keys.count(k) > 1)
+        raise DatasetError(path, f"a detection record is kept a photo, and {twice} has several "
+                                 f"annotated faces: align such a set from its annotation "
+                                 f"(data.align_source=ground_truth)")
     absent = [k for k in keys if k not in records]
     if absent:
         raise DatasetError(path, f"{len(absent)} of {len(samples)} images have no record "

@@ -21,9 +21,10 @@ import numpy as np
 import yaml
 
 from ..errors import UserError
+from ..metrics import NORMALISATIONS
 
 Group = Tuple[int, ...]
-NORMALISERS = ("bbox", "inter_ocular", "inter_pupil")  # as metrics.NORMALISATIONS
+NORMALISERS = NORMALISATIONS  # what NME may divide by (metrics.normaliser)
 SCHEMA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas")
 BUILTIN_NAMES = ("jd106", "300w68", "wflw98")
 
@@ -238,7 +239,9 @@ def schema_from_dict(spec: Mapping[str, Any], where: str = "schema") -> Landmark
         raise SchemaError(f"{where}: unknown keys {unknown}, missing keys {missing}; "
                           f"expected {sorted(_KNOWN)}")
     names = tuple(str(n) for n in spec.get("points") or ())
-    n = int(spec.get("num_points", len(names)))
+    n = spec.get("num_points", len(names))
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise SchemaError(f"{where}: num_points must be a whole number, got {n!r}")
     if names and n != len(names):
         raise SchemaError(f"{where}: num_points is {n} but {len(names)} points are named")
     by_name = {name: i for i, name in enumerate(names)}
@@ -258,6 +261,8 @@ def schema_from_dict(spec: Mapping[str, Any], where: str = "schema") -> Landmark
 
     def polyline(entry) -> Tuple[Group, bool]:
         if isinstance(entry, Mapping):
+            if not isinstance(entry.get("points"), list):
+                raise SchemaError(f"{where}: a polyline mapping needs points: [...]")
             return group(list(entry["points"])), bool(entry.get("closed", False))
         return group(entry), False
 
@@ -274,6 +279,8 @@ def schema_from_dict(spec: Mapping[str, Any], where: str = "schema") -> Landmark
                                           str(rule.get("right", "right_")))
                   if not paired & set(p)]
     corners = spec.get("outer_eye_corners")
+    if corners is not None and (not isinstance(corners, list) or len(corners) != 2):
+        raise SchemaError(f"{where}: outer_eye_corners needs two points, got {corners!r}")
     try:
         return LandmarkSchema(
             name=str(spec["name"]), num_points=n, flip_perm=perm_from_pairs(n, pairs),
@@ -282,8 +289,10 @@ def schema_from_dict(spec: Mapping[str, Any], where: str = "schema") -> Landmark
             eye_centre_groups=tuple(group(e) for e in spec.get("eye_centres") or []),
             polylines=tuple(polyline(e) for e in spec.get("polylines") or []),
             point_names=names, normaliser=str(spec.get("normaliser", "bbox")))
-    except SchemaError as err:
-        raise SchemaError(f"{where}: {err}") from None
+    except SchemaError as err:  # the dataclass's checks name the schema, not the file
+        message = str(err)
+        raise SchemaError(message if message.startswith(f"{where}:")
+                          else f"{where}: {message}") from None
 
 
 def read_schema_file(path: str) -> LandmarkSchema:
@@ -294,7 +303,12 @@ def read_schema_file(path: str) -> LandmarkSchema:
         with open(path, encoding="utf-8") as f:
             spec = yaml.safe_load(f) or {}
     except yaml.YAMLError as err:
-        raise SchemaError(f"{path}: not valid YAML ({err})") from None
+        mark = getattr(err, "problem_mark", None)
+        at = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "a parse error"
+        raise SchemaError(f"{path}: not valid YAML ({problem}{at})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SchemaError(f"{path}: cannot be read ({err})") from None
     return schema_from_dict(spec, path)
 
 

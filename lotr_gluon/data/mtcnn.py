@@ -5,9 +5,9 @@ network (R-Net) scores 24x24 crops of its boxes, an output network (O-Net) score
 and places five points; each stage regresses its boxes and suppresses overlaps. What differs
 from a straightforward port is only how the work is done, for speed on a CPU:
 
-- every crop of a stage is cut in one ``cv2.remap`` per pyramid level, bilinearly, from the
-  level nearest above the crop's scale (so no crop is shrunk by much more than 2x, which keeps
-  the aliasing of plain bilinear sampling away), and its network runs once on the whole batch;
+- each stage's network runs once on the batch of all its crops (the crops themselves are cut
+  as the published code cuts them: sampled otherwise, more faces went missed on blurred and
+  noisy video frames);
 - overlaps are suppressed by OpenCV's C++ ``NMSBoxes`` (intersection over union) or one
   vectorised pass (intersection over the smaller box, the last stage's rule);
 - the networks run on OpenVINO in bfloat16 on a CPU with bf16 instructions (OpenVINO
@@ -29,10 +29,10 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
-# P-Net's window at the first pyramid level, photo pixels: the default smallest face. A face
-# under 48 px leaves a 128-192 px landmark crop mostly upsampled; at 48 the detector finds
-# t1.jpg's six faces (boxes of 47 px and up) in less time than at 40 (docs/benchmarks.md).
-MIN_FACE_SIZE = 48
+# P-Net's window at the first pyramid level, photo pixels: the default smallest face. 48 is
+# faster, but on the video benchmark's frames it missed 4.6% of the faces in view against
+# 2.9% at 40 (docs/benchmarks.md, the face detector).
+MIN_FACE_SIZE = 40
 SCALE_STEP = 0.709  # the pyramid's ratio between levels, as published
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-Net, R-Net, O-Net scores to keep a box
 CELL, STRIDE = 12, 2  # P-Net's window and step, in pixels of a pyramid level
@@ -152,7 +152,8 @@ def nms_union(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.nda
     first (OpenCV's ``NMSBoxes``)."""
     if len(boxes) == 0:
         return np.zeros(0, dtype=np.int64)
-    rects = np.column_stack([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2]]).tolist()
+    # Corners are pixels, both included (the published code's convention): w = x2 - x1 + 1.
+    rects = np.column_stack([boxes[:, :2], boxes[:, 2:4] - boxes[:, :2] + 1]).tolist()
     kept = cv2.dnn.NMSBoxes(rects, scores.astype(float).tolist(), 0.0, threshold)
     return np.asarray(kept, dtype=np.int64).reshape(-1)
 
@@ -162,10 +163,10 @@ def nms_min(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarr
     first (the last stage's rule: a box inside another goes)."""
     order = np.argsort(-scores)
     boxes = boxes[order]
-    area = np.prod(boxes[:, 2:4] - boxes[:, :2], axis=1)
+    area = np.prod(boxes[:, 2:4] - boxes[:, :2] + 1, axis=1)  # corner pixels included
     low = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
     high = np.minimum(boxes[:, None, 2:4], boxes[None, :, 2:4])
-    inter = np.prod(np.clip(high - low, 0, None), axis=-1)
+    inter = np.prod(np.clip(high - low + 1, 0, None), axis=-1)
     overlap = inter / np.maximum(np.minimum(area[:, None], area[None, :]), 1e-9)
     keep = np.ones(len(boxes), dtype=bool)
     for i in range(len(boxes)):
@@ -174,10 +175,18 @@ def nms_min(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarr
     return order[keep]
 
 
-def regress(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Move each box's corners by ``offsets`` (fractions of its width and height)."""
-    size = boxes[:, 2:4] - boxes[:, :2]
+def regress(boxes: np.ndarray, offsets: np.ndarray, inclusive: bool = True) -> np.ndarray:
+    """Move each box's corners by ``offsets`` (fractions of its width and height; with
+    ``inclusive``, of the pixel count between its corners, both included, as the published
+    code measures the refined stages' boxes)."""
+    size = boxes[:, 2:4] - boxes[:, :2] + (1 if inclusive else 0)
     return boxes[:, :4] + offsets * np.tile(size, 2)
+
+
+def pixel_edges(boxes: np.ndarray) -> np.ndarray:
+    """Boxes of 1-based pixel corners, both included (the published code's, from Matlab), as
+    0-based pixel edges: the region a crop samples."""
+    return boxes[:, :4] + np.array([-1.0, -1.0, 0.0, 0.0])
 
 
 def square(boxes: np.ndarray) -> np.ndarray:
@@ -188,55 +197,36 @@ def square(boxes: np.ndarray) -> np.ndarray:
 
 
 class Pyramid:
-    """The image scaled to each level (area interpolation), kept for cutting crops.
-
-    Everything is held transposed, ``(W, H, 3)``, the networks' layout, so that no level or
-    crop is transposed again; each level is shrunk from the one before it, which reads fewer
-    pixels than shrinking the photo.
-    """
+    """The photo scaled to each level, and crops of it, sampled as the published code samples
+    them (area interpolation from the photo itself; the detections measurably depend on it:
+    docs/benchmarks.md, the face detector). Levels and crops are held transposed,
+    ``(W, H, 3)``, the networks' layout."""
 
     def __init__(self, rgb: np.ndarray, scales: Sequence[float]):
         height, width = rgb.shape[:2]
-        self.scales, self.levels, self._rgb, self._full = list(scales), [], rgb, None
-        source = rgb
-        for s in self.scales:
-            source = cv2.resize(source, (int(np.ceil(width * s)), int(np.ceil(height * s))),
-                                interpolation=cv2.INTER_AREA)
-            self.levels.append(cv2.transpose(source))  # (W, H, 3), OpenCV's fast transpose
-
-    @property
-    def full(self) -> np.ndarray:
-        """The photo itself, transposed (made when a crop needs it: boxes under ``side``)."""
-        if self._full is None:
-            self._full = cv2.transpose(self._rgb)
-        return self._full
+        self.scales, self.rgb = list(scales), rgb
+        self.levels = [cv2.transpose(cv2.resize(rgb, (int(np.ceil(width * s)),
+                                                      int(np.ceil(height * s))),
+                                                interpolation=cv2.INTER_AREA))
+                       for s in self.scales]
 
     def crops(self, boxes: np.ndarray, side: int) -> np.ndarray:
-        """``(N, side, side, 3)`` uint8 crops of ``boxes`` (image pixels; outside is black),
-        transposed as the levels are (``crop[u, v]`` is ``u`` along x), each sampled from the
-        smallest level at least ``side / box size`` of the image."""
+        """``(N, side, side, 3)`` uint8 crops of ``boxes`` (0-based pixel edges, rounded to
+        whole pixels; outside the photo is black), transposed as the levels are
+        (``crop[u, v]`` is ``u`` along x)."""
         out = np.zeros((len(boxes), side, side, 3), dtype=np.uint8)
-        if len(boxes) == 0:
-            return out
-        wanted = side / np.maximum(boxes[:, 2] - boxes[:, 0], 1.0)
-        # Each box's level: the last (smallest) one still at or above its wanted scale; the
-        # scales fall level by level, so that is how many are at or above it, less one.
-        choices = np.array([1.0] + self.scales)
-        level = np.maximum((choices[None, :] >= wanted[:, None]).sum(axis=1) - 1, 0)
-        grid = (np.arange(side, dtype=np.float32) + 0.5) / side  # pixel centres, 0..1
-        for index in np.unique(level):
-            members = np.flatnonzero(level == index)
-            scale = choices[index]
-            image = self.full if index == 0 else self.levels[index - 1]
-            b = boxes[members] * scale
-            xs = b[:, 0, None] + grid[None] * (b[:, 2] - b[:, 0])[:, None] - 0.5  # (M, side)
-            ys = b[:, 1, None] + grid[None] * (b[:, 3] - b[:, 1])[:, None] - 0.5
-            # In the transposed level a crop's rows run along x and its columns along y.
-            rows = np.repeat(xs[:, :, None], side, axis=2).reshape(-1, side)
-            cols = np.repeat(ys[:, None, :], side, axis=1).reshape(-1, side)
-            cut = cv2.remap(image, cols.astype(np.float32), rows.astype(np.float32),
-                            cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            out[members] = cut.reshape(len(members), side, side, 3)
+        height, width = self.rgb.shape[:2]
+        for k, (x1, y1, x2, y2) in enumerate(np.fix(boxes[:, :4]).astype(np.int64)):
+            if x2 <= x1 or y2 <= y1:
+                continue
+            inside = self.rgb[max(y1, 0):min(y2, height), max(x1, 0):min(x2, width)]
+            if inside.size == 0:
+                continue
+            patch = cv2.copyMakeBorder(inside, max(-y1, 0), max(y2 - height, 0),
+                                       max(-x1, 0), max(x2 - width, 0), cv2.BORDER_CONSTANT,
+                                       value=0)
+            out[k] = cv2.transpose(cv2.resize(patch, (side, side),
+                                              interpolation=cv2.INTER_AREA))
         return out
 
 
@@ -281,12 +271,12 @@ class MTCNNCascade:
             return np.zeros((0, 5))
         boxes = np.vstack(found)
         boxes = boxes[nms_union(boxes[:, :4], boxes[:, 4], 0.7)]
-        moved = regress(boxes[:, :4], boxes[:, 5:9])
+        moved = regress(boxes[:, :4], boxes[:, 5:9], inclusive=False)
         return np.hstack([np.fix(square(moved)), boxes[:, 4:5]])
 
     def _refine(self, pyramid: Pyramid, boxes: np.ndarray) -> np.ndarray:
         """Stage 2: R-Net on 24x24 crops of every proposal in one batch."""
-        offsets, probs = self.rnet(pyramid.crops(boxes, 24))
+        offsets, probs = self.rnet(pyramid.crops(pixel_edges(boxes), 24))
         keep = probs[:, 1] > THRESHOLDS[1]
         boxes, scores, offsets = boxes[keep, :4], probs[keep, 1].astype(np.float64), offsets[keep]
         kept = nms_union(boxes, scores, 0.7)
@@ -296,13 +286,14 @@ class MTCNNCascade:
     def _output(self, pyramid: Pyramid, boxes: np.ndarray
                 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stage 3: O-Net on 48x48 crops: scores, final boxes and five points."""
-        offsets, points, probs = self.onet(pyramid.crops(boxes, 48))
+        offsets, points, probs = self.onet(pyramid.crops(pixel_edges(boxes), 48))
         keep = probs[:, 1] > THRESHOLDS[2]
         boxes, scores = boxes[keep, :4], probs[keep, 1].astype(np.float64)
-        size = boxes[:, 2:4] - boxes[:, :2]
-        # O-Net's points: x of the five, then y of the five, as fractions of the box.
+        size = boxes[:, 2:4] - boxes[:, :2] + 1
+        # O-Net's points: x of the five, then y of the five, as fractions of the box, from its
+        # first pixel (1-based corners, so -1 for 0-based photo pixels).
         five = np.stack([points[keep, :5], points[keep, 5:]], axis=-1) * size[:, None] \
-            + boxes[:, None, :2]
+            + pixel_edges(boxes)[:, None, :2]
         boxes = regress(boxes, offsets[keep])
         kept = nms_min(boxes, scores, 0.7)
         return boxes[kept], scores[kept], five[kept]
