@@ -44,8 +44,10 @@ LOST_DISTANCE = 0.12  # mean five-point distance from the template, in crop widt
 MAX_DISAGREEMENT = 0.02
 # ... or found further than this from where its crop was cut (crop widths): the network pulls
 # a face that is far off its crop only part of the way back, so a crop lagging a face that
-# sped up is caught here before the mirror disagrees.
-MAX_SHIFT = 0.025
+# sped up is caught here before the mirror disagrees. Without flip it is the only check that
+# catches a lagging crop: at 2.5% whether and when it fired hung on float-level differences
+# (tracking NME 1.6-2.5% on the same videos), at 1.5% not (docs/benchmarks.md, tracker design).
+MAX_SHIFT = 0.015
 # Weight of the latest frame's motion in the smoothed motion (1: raw per-frame motion).
 MOTION_SMOOTHING = 0.5
 MATCH_IOU = 0.3  # a detection overlapping a track's box by more is that track's face
