@@ -76,6 +76,20 @@ def test_crop_cache_serves_later_epochs_without_the_photos(samples, tmp_path):
         assert np.abs(x_first - x_plain).mean() < 3.0
 
 
+def test_a_changed_annotation_starts_a_new_crop_cache(samples, tmp_path):
+    """Same photos, landmarks re-annotated (moved 10 px): the old canvases are not reused."""
+    cropper = FaceCropper(JD106, 96)
+    folder = str(tmp_path / "cache")
+    before = LandmarkDataset(samples[:2], cropper, cache_dir=folder)
+    before[0]
+    moved = [Sample(s.image_path, s.landmarks + 10.0, s.rect) for s in samples[:2]]
+    after = LandmarkDataset(moved, cropper, cache_dir=folder)
+    assert after.cache.folder != before.cache.folder
+    x_cached, _ = after[0]
+    x_plain, _ = LandmarkDataset(moved, cropper)[0]
+    assert np.abs(x_cached - x_plain).mean() < 3.0  # cut around the new points
+
+
 def test_shards_split_an_epoch_evenly_and_disjointly():
     from lotr_gluon.data.dataset import EpochBatchSampler
 

@@ -7,8 +7,9 @@ the small canvas instead of the full photo and augment from it; landmarks still 
 the annotation, so targets are exact. The pixels go through two bilinear resamplings instead
 of one, which is the only difference from the uncached path.
 
-The cache folder is keyed by the sample list (photos and the points each is aligned from) and
-the crop settings, so a change to either starts a new cache instead of reading stale crops.
+The cache folder is keyed by the photos and by each one's photo-to-canvas map (which holds the
+points it is aligned from, annotated or detected, and every crop setting), so a change to any
+of them, a re-exported annotation too, starts a new cache instead of reading stale crops.
 Files are written atomically: several loader workers may fill the cache at once.
 """
 from __future__ import annotations
@@ -40,11 +41,11 @@ class CropCache:
     """
 
     def __init__(self, folder: str, samples: Sequence[Sample], cropper: FaceCropper):
-        key = json.dumps({"images": [s.image_path for s in samples],
-                          "five_points": [None if s.five_points is None else
-                                          np.round(s.five_points, 3).tolist() for s in samples],
-                          "crop": cropper.crop.input_size, "align": cropper.crop.align,
-                          "face_fraction": cropper.crop.face_fraction}, sort_keys=True)
+        maps = [np.round(cropper.canvas_matrix(s.landmarks, s.rect, s.five_points), 4).tolist()
+                for s in samples]
+        key = json.dumps({"images": [s.image_path for s in samples], "canvas_maps": maps,
+                          "crop": cropper.crop.input_size, "align": cropper.crop.align},
+                         sort_keys=True)
         digest = hashlib.sha1(key.encode()).hexdigest()[:12]
         crop = cropper.crop
         self.folder = os.path.join(folder, f"{crop.input_size}px-{crop.align}-{digest}")
