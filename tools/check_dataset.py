@@ -18,6 +18,7 @@ from lotr_gluon.cli import run_main
 
 
 def main(argv=None) -> int:
+    from lotr_gluon.data.data_config import CHOICES
     from lotr_gluon.data.formats import FORMATS
 
     parser = argparse.ArgumentParser(description=__doc__,
@@ -26,7 +27,7 @@ def main(argv=None) -> int:
     parser.add_argument("--format", default="jd106", choices=sorted(FORMATS))
     parser.add_argument("--schema", help="with --format coco: the landmark schema file "
                                          "(default: the file's category names the points)")
-    parser.add_argument("--align", default="five_point", choices=("five_point", "bbox"),
+    parser.add_argument("--align", default="five_point", choices=CHOICES["align"],
                         help="how training will align the faces: five_point needs each "
                              "face's five alignment points labelled (default five_point)")
     parser.add_argument("--strict", action="store_true",
