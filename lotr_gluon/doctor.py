@@ -20,7 +20,6 @@ from .data.detector import (
     installed_insightface_detectors,
     resolve_detector,
 )
-from .runtime import cpu_capabilities, openvino_available
 from .gpu_support import (
     WHEEL_ARCHES,
     UnsupportedGPUError,
@@ -30,7 +29,7 @@ from .gpu_support import (
     unsupported_message,
     visible_gpus,
 )
-from .runtime import available_cpus
+from .runtime import available_cpus, cpu_capabilities, openvino_available
 
 
 @dataclass

@@ -86,7 +86,7 @@ def _floors(cfg: Config, input_size: int, dataset, matrices: np.ndarray, photo_g
         report(f"no mean-shape floor: the run's training split is not here ({err})")
         return {}
     floors = {"mean_shape_nme": mean_shape_in_photo(train.aligned_landmarks(), matrices,
-                                                    photo_gt, schema.normaliser, schema)}
+                                                    photo_gt, schema)}
     if linear_floor:
         floors["linear_floor_nme"] = linear_floor_nme(train, dataset)[0]
     return floors
@@ -125,12 +125,12 @@ def run_evaluation(checkpoint: Optional[str] = None, model_dir: Optional[str] = 
     dataset, label, cfg = subject.dataset, subject.label, subject.cfg
     schema, face_fraction = dataset.cropper.schema, dataset.cropper.crop.face_fraction
     loader, _ = make_loader(dataset, batch_size, shuffle=False)
-    norm = schema.normaliser
-    in_crops = evaluate(subject.predict, loader, schema.flip_perm, norm, schema, progress=True)
+    # NME divided by the schema's own normaliser, in the crops and in the photo (the JD rule)
+    in_crops = evaluate(subject.predict, loader, schema.flip_perm, schema=schema, progress=True)
     matrices, photo_gt = dataset.photo_frame()
-    result = in_crops.in_photo(matrices, photo_gt, norm, schema)  # the JD rule: in the photo
+    result = in_crops.in_photo(matrices, photo_gt, schema=schema)
     extra = {"model": label, "face_fraction": face_fraction, "frame": "photo",
-             "normaliser": norm, "schema": schema.name,
+             "normaliser": schema.normaliser, "schema": schema.name,
              "alignment": dataset.alignment.as_dict(), "damaged": dataset.damaged_record(),
              "crop_frame": in_crops.metrics()}
     if cfg is not None:

@@ -16,9 +16,10 @@ from .errors import UserError
 
 
 class EyeSchema(Protocol):
-    """What the eye-based normalisers need of a landmark schema (``data.landmarks.
-    LandmarkSchema`` has it); metrics do not import the data package, which imports them."""
+    """What the normalisers need of a landmark schema (``data.landmarks.LandmarkSchema`` has
+    it); metrics do not import the data package, which imports them."""
 
+    normaliser: str  # the markup's own rule, used where no ``norm`` is given
     outer_eye_corners: Tuple[int, int]
 
     def eye_centres(self, landmarks: np.ndarray) -> np.ndarray: ...
@@ -27,14 +28,22 @@ NORMALISATIONS = ("bbox", "inter_ocular", "inter_pupil")
 FAILURE_THRESHOLD = 0.08
 
 
-def normaliser(gt: np.ndarray, norm: str = "bbox",
+def _rule(norm: Optional[str], schema: Optional[EyeSchema]) -> str:
+    """``norm``, else the schema's own normaliser, else ``bbox``."""
+    if norm is not None:
+        return norm
+    return schema.normaliser if schema is not None else "bbox"
+
+
+def normaliser(gt: np.ndarray, norm: Optional[str] = None,
                schema: Optional[EyeSchema] = None) -> np.ndarray:
     """The per-image distance ``d`` that NME divides by. ``gt``: ``(M, N, 2)`` -> ``(M,)``.
 
     ``bbox``: sqrt(w * h) of the GT-landmark box (JD-landmark). ``inter_ocular``: distance of
     the schema's outer eye corners (300W, WFLW). ``inter_pupil``: distance of the schema's eye
-    centres.
+    centres. Without ``norm``: the schema's own rule, or ``bbox`` without a schema.
     """
+    norm = _rule(norm, schema)
     gt = np.asarray(gt, dtype=np.float64)
     if norm == "bbox":  # over the labelled points (a point not labelled is NaN)
         with np.errstate(invalid="ignore"):
@@ -51,9 +60,10 @@ def normaliser(gt: np.ndarray, norm: str = "bbox",
     return np.linalg.norm(centres[:, 0] - centres[:, 1], axis=-1)
 
 
-def nme(pred: np.ndarray, gt: np.ndarray, norm: str = "bbox",
+def nme(pred: np.ndarray, gt: np.ndarray, norm: Optional[str] = None,
         schema: Optional[EyeSchema] = None) -> np.ndarray:
-    """Per-image normalised mean error.
+    """Per-image normalised mean error, divided by :func:`normaliser` (``norm``, by default
+    the schema's own rule, else the landmark box).
 
     ``pred``, ``gt``: ``(M, N, 2)`` or ``(N, 2)``; returns ``(M,)``. A ground-truth point that
     is NaN is not labelled on that face: the mean runs over the labelled points only.
@@ -64,6 +74,7 @@ def nme(pred: np.ndarray, gt: np.ndarray, norm: str = "bbox",
         raise ValueError(f"pred and gt must both be (M, N, 2); got {pred.shape} and {gt.shape}")
     if pred.ndim == 2:
         pred, gt = pred[None], gt[None]
+    norm = _rule(norm, schema)
     d = normaliser(gt, norm, schema)
     bad = ~(d > 0)  # 0, or NaN where the normaliser's points are not labelled
     if np.any(bad):

@@ -199,7 +199,8 @@ def main(argv=None) -> int:
                         help="an exported model behind the Predictor on a 640x480 photo: the "
                              "whole call and its parts")
     parser.add_argument("--min-face", type=int, metavar="PIXELS",
-                        help="with --pipeline: MTCNN's smallest face (default 40)")
+                        help="with --pipeline: MTCNN's smallest face (default: the "
+                             "Predictor's)")
     parser.add_argument("--video", metavar="MODEL_DIR",
                         help="an exported five-point model: per-frame detection vs tracking vs "
                              "tracking + smoothing on trajectory videos of --data's faces")

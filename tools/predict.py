@@ -35,6 +35,7 @@ from lotr_gluon.runtime import configure_runtime
 configure_runtime(engine="NaiveEngine")
 
 from lotr_gluon.cli import EXIT_ERROR, run_main  # noqa: E402
+from lotr_gluon.data.mtcnn import MIN_FACE_SIZE  # noqa: E402
 from lotr_gluon.deploy.backends import AUTO, BACKENDS, DEFAULT_BACKEND  # noqa: E402
 from lotr_gluon.deploy.tracking import DEFAULT_BETA, DEFAULT_MIN_CUTOFF  # noqa: E402
 
@@ -62,8 +63,8 @@ def main(argv=None) -> int:
                              "mtcnn or retinaface")
     parser.add_argument("--detector-model", help="retinaface: folder with det_10g.onnx")
     parser.add_argument("--min-face", type=int, metavar="PIXELS",
-                        help="mtcnn: the smallest face to find (default 40); smaller finds "
-                             "smaller faces, more slowly")
+                        help=f"mtcnn: the smallest face to find (default {MIN_FACE_SIZE}); "
+                             f"smaller finds smaller faces, more slowly")
     parser.add_argument("--video", action="store_true",
                         help="treat every input as a video (by default by file extension)")
     parser.add_argument("--webcam", metavar="SOURCE",

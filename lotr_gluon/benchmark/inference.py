@@ -13,8 +13,8 @@ import numpy as np
 
 from ..data.image_file import read_image_file
 from ..deploy.backends import BACKENDS, DEFAULT_BACKEND, make_runner, resolve_backend
-from ..deploy.openvino_runtime import PRECISIONS as OPENVINO_PRECISIONS
 from ..deploy.model_files import ExportedModel, find_exported
+from ..deploy.openvino_runtime import PRECISIONS as OPENVINO_PRECISIONS
 from ..errors import UserError
 from ..flip import predict_with_flip
 from .timing import Timing, measure

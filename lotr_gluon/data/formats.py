@@ -36,7 +36,8 @@ FORMATS: Dict[str, DatasetFormat] = {
 }
 
 
-def _format(fmt: str) -> DatasetFormat:
+def dataset_format(fmt: str) -> DatasetFormat:
+    """The format named ``fmt``, or a UserError listing the names."""
     if fmt not in FORMATS:
         raise UserError(f"unknown dataset format {fmt!r}; expected one of {sorted(FORMATS)}")
     return FORMATS[fmt]
@@ -51,7 +52,8 @@ def scan_dataset(root: str, fmt: str = "jd106", decode: bool = False,
     (``coco``): the points the faces carry, and whether a face needs its five alignment points
     labelled.
     """
-    if _format(fmt).schema is None:
-        return FORMATS[fmt].scan(root, decode=decode, schema=schema,
-                                 five_point_alignment=five_point_alignment)
-    return FORMATS[fmt].scan(root, decode=decode)
+    reader = dataset_format(fmt)
+    if reader.schema is None:
+        return reader.scan(root, decode=decode, schema=schema,
+                           five_point_alignment=five_point_alignment)
+    return reader.scan(root, decode=decode)

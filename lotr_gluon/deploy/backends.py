@@ -43,10 +43,10 @@ import numpy as np
 
 from ..errors import UserError
 from ..gpu_support import check_gpus
+from ..runtime import cpu_capabilities, openvino_available
 from .model_files import ExportedModel, load_symbol_block
 from .onnx_export import onnx_session, opencv_net, run_onnx, run_opencv
 from .openvino_runtime import PRECISIONS as OPENVINO_PRECISIONS
-from ..runtime import cpu_capabilities, openvino_available
 from .openvino_runtime import OpenVINONetwork
 from .thread_split import ThreadSplitNetwork, splitting_supported
 

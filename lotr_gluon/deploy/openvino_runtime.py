@@ -12,7 +12,6 @@ from typing import Dict, Optional
 
 import numpy as np
 
-
 # backend name -> OpenVINO's inference precision
 PRECISIONS: Dict[str, str] = {"openvino": "f32", "openvino-bf16": "bf16"}
 

@@ -42,7 +42,7 @@ class EvalResult:
     pred_flip: np.ndarray
     gt: np.ndarray
 
-    def in_photo(self, matrices: np.ndarray, photo_gt: np.ndarray, norm: str = "bbox",
+    def in_photo(self, matrices: np.ndarray, photo_gt: np.ndarray, norm: Optional[str] = None,
                  schema=None) -> "EvalResult":
         """The same predictions mapped back through each crop's inverse alignment and scored
         against the photo's landmarks, normalised in the photo (the JD protocol: the box of
@@ -60,7 +60,7 @@ class EvalResult:
                 for name, values in (("no_flip", self.nme), ("flip", self.nme_flip))}
 
 
-def evaluate(predict: Predict, loader, flip_perm: Sequence[int], norm: str = "bbox",
+def evaluate(predict: Predict, loader, flip_perm: Sequence[int], norm: Optional[str] = None,
              schema=None, progress: bool = False) -> EvalResult:
     """Run ``predict`` over a loader of ``(crops, landmarks)`` batches, plain and flipped.
 
@@ -90,11 +90,11 @@ def evaluate(predict: Predict, loader, flip_perm: Sequence[int], norm: str = "bb
 
 
 def mean_shape_in_photo(train_landmarks: np.ndarray, matrices: np.ndarray,
-                        photo_gt: np.ndarray, norm: str = "bbox", schema=None) -> float:
+                        photo_gt: np.ndarray, schema=None) -> float:
     """The mean-shape baseline in the photo frame: the training crops' mean shape, mapped into
     each evaluated photo through that face's inverse alignment, scored as the model is."""
     guess = to_photo(mean_shape(train_landmarks), matrices)
-    return float(np.mean(nme(guess, photo_gt, norm, schema)))
+    return float(np.mean(nme(guess, photo_gt, schema=schema)))
 
 
 def table2_line(label: str, metrics: Dict[str, float]) -> str:

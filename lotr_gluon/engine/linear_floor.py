@@ -97,6 +97,5 @@ def linear_floor_nme(train, evaluated) -> Tuple[float, RidgeFloor]:
     crops, _ = crops_of(evaluated)
     predicted = floor.predict(hog_features(crops))
     matrices, photo = evaluated.photo_frame()
-    schema = evaluated.cropper.schema
-    return float(np.mean(nme(to_photo(predicted, matrices), photo, schema.normaliser,
-                             schema))), floor
+    scored = nme(to_photo(predicted, matrices), photo, schema=evaluated.cropper.schema)
+    return float(np.mean(scored)), floor

@@ -161,7 +161,7 @@ class Trainer:
         train_landmarks = self.train_set.aligned_landmarks()
         self.val_photo = self.val_set.photo_frame()  # fixed: every validation maps back by it
         self.mean_shape_nme = mean_shape_in_photo(train_landmarks, *self.val_photo,
-                                                  self.schema.normaliser, self.schema)
+                                                  schema=self.schema)
         self.mean_shape_loss = self._mean_shape_loss(train_landmarks)
         self.start_epoch, self.best = 0, None
         if resume:
@@ -339,8 +339,7 @@ class Trainer:
         normalised as the schema says (the landmark box for JD-106)."""
         predict = gluon_predictor(self.net, self.ctx[0])
         in_crops = evaluate(predict, self.val_loader, self.schema.flip_perm)
-        return in_crops.in_photo(*self.val_photo, self.schema.normaliser,
-                                 self.schema).metrics()
+        return in_crops.in_photo(*self.val_photo, schema=self.schema).metrics()
 
     def fit(self) -> Dict:
         """Train the remaining epochs; returns the last epoch's log record."""
