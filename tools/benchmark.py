@@ -53,6 +53,7 @@ from lotr_gluon.runtime import configure_runtime
 configure_runtime(engine="NaiveEngine")
 
 from lotr_gluon.cli import parse_overrides, run_main  # noqa: E402
+from lotr_gluon.data.detector import DETECTOR_HELP, DETECTOR_NAMES, resolve_detector  # noqa: E402
 from lotr_gluon.errors import UserError  # noqa: E402
 
 
@@ -92,11 +93,13 @@ def _models(args) -> list:
     for line in ratio_lines(rows):
         print(line)
     if not args.no_detector:
-        timing = benchmark_detector(detector_photo(args.photo), repeat=max(3, args.repeat // 3))
+        backend, _ = resolve_detector(args.detector)
+        timing = benchmark_detector(detector_photo(args.photo), args.detector,
+                                    repeat=max(3, args.repeat // 3))
         paper_ms = paper.get("face_detector_ms", ["-", "-"])
-        print(f"detector (default, 640x480 photo): {timing} ms (paper: RetinaFace "
-              f"{paper_ms[0]} +- {paper_ms[1]} ms on a V100)")
-        out.append({"model": "detector:default", "backend": "opencv-dnn", "batch": 1,
+        print(f"detector ({args.detector}: {backend}, 640x480 photo): {timing} ms (paper: "
+              f"RetinaFace {paper_ms[0]} +- {paper_ms[1]} ms on a V100)")
+        out.append({"model": f"detector:{args.detector}", "backend": backend, "batch": 1,
                     "flip": False, "latency_ms_mean": round(timing.mean_ms, 3),
                     "latency_ms_std": round(timing.std_ms, 3),
                     "throughput_ips": round(1e3 / timing.mean_ms, 2)})
@@ -145,7 +148,7 @@ def _pipeline(args) -> list:
     from lotr_gluon.deploy.predictor import Predictor
 
     backend = AUTO if args.backend == "all" else args.backend
-    row = benchmark_pipeline(Predictor(args.pipeline, backend=backend,
+    row = benchmark_pipeline(Predictor(args.pipeline, backend=backend, detector=args.detector,
                                        min_face_size=args.min_face),
                              detector_photo(args.photo), repeat=args.repeat,
                              warmup=min(args.warmup, 5))
@@ -160,7 +163,7 @@ def _video(args) -> list:
     real = None if args.real_photo == "none" else (args.real_photo or bundled_photo())
     return benchmark_video(args.video, args.data, args.format, detect_every=args.detect_every,
                            plot=args.plot, real_photo=real, passes=args.passes,
-                           flip=args.flip)
+                           flip=args.flip, detector=args.detector)
 
 
 def main(argv=None) -> int:
@@ -198,9 +201,12 @@ def main(argv=None) -> int:
     parser.add_argument("--pipeline", metavar="MODEL_DIR",
                         help="an exported model behind the Predictor on a 640x480 photo: the "
                              "whole call and its parts")
+    parser.add_argument("--detector", default="default", choices=DETECTOR_NAMES,
+                        help="the detector timed, and behind --pipeline and --video: "
+                             + DETECTOR_HELP)
     parser.add_argument("--min-face", type=int, metavar="PIXELS",
-                        help="with --pipeline: MTCNN's smallest face (default: the "
-                             "Predictor's)")
+                        help="with --pipeline and --detector mtcnn: the smallest face "
+                             "(default: the Predictor's)")
     parser.add_argument("--video", metavar="MODEL_DIR",
                         help="an exported five-point model: per-frame detection vs tracking vs "
                              "tracking + smoothing on trajectory videos of --data's faces")

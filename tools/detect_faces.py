@@ -6,10 +6,11 @@ Each split gets OUT/SPLIT.jsonl (one JSON line per image, keyed by its path in t
 folder: matched or not, and why) and OUT/SPLIT.unmatched.txt. A detection belongs to the
 annotated face when its five points lie within 0.25 box sizes of the ground truth's five
 points. Interrupted runs resume: images already in SPLIT.jsonl are not detected again.
-The default detector is RetinaFace when its model is on disk, else the offline MTCNN, and it
-never downloads; --detector retinaface fetches insightface's buffalo_l pack when none is on
-disk (on a machine with internet). Training and evaluation then align from these detections with
---set data.align_source=detector (the paper's experiment files do).
+The default detector is insightface's RetinaFace when its model is on disk, else the offline
+RetinaFace-MobileNet0.25 (else MTCNN), and it never downloads; --detector retinaface fetches
+insightface's buffalo_l pack when none is on disk (on a machine with internet). Training and
+evaluation then align from these detections with --set data.align_source=detector (the paper's
+experiment files do).
 
 Examples:
   python tools/detect_faces.py --data data/synth
@@ -20,6 +21,7 @@ import argparse
 import os
 
 from lotr_gluon.cli import run_main
+from lotr_gluon.data.detector import DETECTOR_HELP
 from lotr_gluon.errors import UserError
 
 
@@ -32,8 +34,7 @@ def main(argv=None) -> int:
                                          "the file's category)")
     parser.add_argument("--splits", nargs="+", default=["train", "val", "test"])
     parser.add_argument("--detector", default="default",
-                        help="default (RetinaFace when its model is on disk, else MTCNN), "
-                             "mtcnn or retinaface")
+                        help=DETECTOR_HELP)
     parser.add_argument("--detector-model",
                         help="retinaface: folder with det_10g.onnx, or the .onnx file "
                              "(default: a pack already in ~/.insightface/models)")

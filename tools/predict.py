@@ -1,7 +1,7 @@
 """Predict facial landmarks on photos, folders, videos or a webcam with an exported model.
 
-Faces are found by the detector (default: RetinaFace when insightface's model is on disk,
-else the offline MTCNN), aligned by their five points (or
+Faces are found by the detector (default: insightface's RetinaFace when its model is on disk,
+else the offline RetinaFace-MobileNet0.25), aligned by their five points (or
 cropped around the box for models trained with data.align=bbox), run through the model in
 one batch per photo, and mapped back to the photo. Annotated images
 (NAME_landmarks.jpg), videos (NAME_landmarks.mp4) and landmarks.json (or .csv) go to --out.
@@ -35,6 +35,7 @@ from lotr_gluon.runtime import configure_runtime
 configure_runtime(engine="NaiveEngine")
 
 from lotr_gluon.cli import EXIT_ERROR, run_main  # noqa: E402
+from lotr_gluon.data.detector import DETECTOR_HELP  # noqa: E402
 from lotr_gluon.data.mtcnn import MIN_FACE_SIZE  # noqa: E402
 from lotr_gluon.deploy.backends import AUTO, BACKENDS, DEFAULT_BACKEND  # noqa: E402
 from lotr_gluon.deploy.tracking import DEFAULT_BETA, DEFAULT_MIN_CUTOFF  # noqa: E402
@@ -59,12 +60,11 @@ def main(argv=None) -> int:
                              "where the export has NAME.onnx (tools/export.py --onnx); else "
                              "mxnet (the oneDNN-fused static graph)")
     parser.add_argument("--detector", default="default",
-                        help="default (RetinaFace when its model is on disk, else MTCNN), "
-                             "mtcnn or retinaface")
+                        help=DETECTOR_HELP)
     parser.add_argument("--detector-model", help="retinaface: folder with det_10g.onnx")
     parser.add_argument("--min-face", type=int, metavar="PIXELS",
-                        help=f"mtcnn: the smallest face to find (default {MIN_FACE_SIZE}); "
-                             f"smaller finds smaller faces, more slowly")
+                        help=f"with --detector mtcnn: the smallest face to find (default "
+                             f"{MIN_FACE_SIZE}); smaller finds smaller faces, more slowly")
     parser.add_argument("--video", action="store_true",
                         help="treat every input as a video (by default by file extension)")
     parser.add_argument("--webcam", metavar="SOURCE",

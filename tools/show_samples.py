@@ -13,6 +13,8 @@ from lotr_gluon.runtime import configure_runtime
 
 configure_runtime()  # MXNet's OpenMP threads, before anything imports mxnet
 
+from lotr_gluon.data.detector import DETECTOR_HELP  # noqa: E402
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
@@ -22,7 +24,8 @@ def main(argv=None) -> int:
     parser.add_argument("--num", type=int, default=4, help="samples (rows), default 4")
     parser.add_argument("--augmented", type=int, default=3, help="augmented crops per row")
     parser.add_argument("--detector", default="gt",
-                        help="gt (five points from the landmarks), default/mtcnn, retinaface")
+                        help="gt (five points from the landmarks), or a detector: "
+                             + DETECTOR_HELP)
     parser.add_argument("--detector-model", default=None, help="model path for retinaface")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="samples.png")

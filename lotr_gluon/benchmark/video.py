@@ -220,7 +220,7 @@ def _run(video: TrajectoryVideo, make: Callable[[], object], passes: int = 1
 def benchmark_video(model_dir: str, data: str, fmt: str = "jd106", faces: int = 3,
                     num_frames: int = 180, detect_every: int = 30,
                     plot: Optional[str] = None, real_photo: Optional[str] = None,
-                    passes: int = 3, flip: bool = False,
+                    passes: int = 3, flip: bool = False, detector: str = "default",
                     report: Callable[[str], None] = print) -> List[Dict]:
     """Per-frame detection, tracking, and tracking + One-Euro smoothing on trajectory videos
     of the last ``faces`` faces of ``data`` (a labelled split): NME, jitter, missed frames and
@@ -230,7 +230,8 @@ def benchmark_video(model_dir: str, data: str, fmt: str = "jd106", faces: int = 
     a plot of one landmark's x coordinate against its truth.
 
     ``flip`` turns on flip test-time augmentation in every mode (the tracker's crops then
-    also run beside their mirrors, which it uses to tell a lost face).
+    also run beside their mirrors, which it uses to tell a lost face). ``detector`` names
+    the Predictor's detector (:func:`..data.detector.get_detector`).
 
     With ``real_photo``, the largest face of that photo is moved along ``faces`` trajectories
     too (:func:`real_face_video`): no ground truth there, so each mode's jitter against the
@@ -240,8 +241,10 @@ def benchmark_video(model_dir: str, data: str, fmt: str = "jd106", faces: int = 
     samples = scan_dataset(data, fmt)[0][-faces:]
     if not samples:
         raise UserError(f"{data}: no labelled faces to move along a trajectory")
-    predictor = Predictor(model_dir, flip=flip)
-    report(f"backend {predictor.backend}, flip TTA {'on' if flip else 'off'} in every mode")
+    predictor = Predictor(model_dir, flip=flip, detector=detector)
+    described = getattr(predictor.detector, "description", detector)
+    report(f"backend {predictor.backend}, detector {described}, flip TTA "
+           f"{'on' if flip else 'off'} in every mode")
     modes = _modes(predictor, detect_every)
     floor = "aligned from the truth (floor)"
     totals = {name: {"nme": [], "jitter": [], "missed": [], "fps": [], "align_error": []}

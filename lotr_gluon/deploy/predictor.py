@@ -40,8 +40,9 @@ class Predictor:
     model_dir : str
         Folder with ``NAME-symbol.json``, ``NAME-0000.params`` and ``NAME.json``.
     detector : str or callable
-        ``default`` (RetinaFace when its model is on disk, else the offline MTCNN), ``mtcnn``,
-        ``retinaface``, or any callable returning :class:`Face` objects.
+        A name of :func:`..data.detector.get_detector` (``default``: insightface's RetinaFace
+        when its model is on disk, else the offline ``retinaface-mnet``), or any callable
+        returning :class:`Face` objects.
     backend : str
         ``auto`` (the fastest measured that can run the export: ``openvino-bf16`` on a CPU
         with bf16 instructions, else ``onnxruntime``, else ``mxnet``), ``mxnet`` (static
@@ -53,7 +54,7 @@ class Predictor:
     detector_model : str, optional
         ``retinaface``: the folder with its model (default: an insightface pack on disk).
     min_face_size : int, optional
-        ``mtcnn``: the smallest face to find, in pixels (default
+        ``mtcnn`` only: the smallest face to find, in pixels (default
         :data:`..data.mtcnn.MIN_FACE_SIZE`); smaller finds smaller faces, slower.
 
     Attributes
@@ -70,9 +71,10 @@ class Predictor:
     -----
     One Predictor may serve several threads at once (a threaded web server's workers), and
     each call answers as it would alone. What is not thread-safe runs one call at a time,
-    under a lock of its own: the built-in detectors' networks (MTCNN's ``cv2.dnn`` nets,
-    RetinaFace) and the landmark network on the ``mxnet``, ``mxnet-static`` and ``opencv``
-    backends (MXNet's cached graphs, a ``cv2.dnn`` net). Everything else runs in parallel:
+    under a lock of its own: the built-in detectors' networks (OpenVINO's infer requests,
+    MTCNN's ``cv2.dnn`` nets, insightface's RetinaFace) and the landmark network on the
+    ``mxnet``, ``mxnet-static`` and ``opencv`` backends (MXNet's cached graphs, a ``cv2.dnn``
+    net). Everything else runs in parallel:
     reading and decoding the photo, the detector's post-processing, cutting the crops,
     the ``onnxruntime`` backend (its sessions are thread-safe), decoding heatmap outputs, the
     flip merge and mapping the points back. A detector passed as a callable is called from
