@@ -149,7 +149,7 @@ def _pipeline(args) -> list:
 
     backend = AUTO if args.backend == "all" else args.backend
     row = benchmark_pipeline(Predictor(args.pipeline, backend=backend, detector=args.detector,
-                                       min_face_size=args.min_face),
+                                       min_face_size=args.min_face, refine=args.refine),
                              detector_photo(args.photo), repeat=args.repeat,
                              warmup=min(args.warmup, 5))
     print(row)
@@ -204,6 +204,8 @@ def main(argv=None) -> int:
     parser.add_argument("--detector", default="default", choices=DETECTOR_NAMES,
                         help="the detector timed, and behind --pipeline and --video: "
                              + DETECTOR_HELP)
+    parser.add_argument("--refine", type=int, default=0, metavar="N",
+                        help="with --pipeline: the Predictor's re-alignment passes (default 0)")
     parser.add_argument("--min-face", type=int, metavar="PIXELS",
                         help="with --pipeline and --detector mtcnn: the smallest face "
                              "(default: the Predictor's)")

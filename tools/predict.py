@@ -65,6 +65,11 @@ def main(argv=None) -> int:
     parser.add_argument("--min-face", type=int, metavar="PIXELS",
                         help=f"with --detector mtcnn: the smallest face to find (default "
                              f"{MIN_FACE_SIZE}); smaller finds smaller faces, more slowly")
+    parser.add_argument("--refine", type=int, default=0, metavar="N",
+                        help="re-align each face N times from the landmarks just predicted "
+                             "and predict again (default 0): each pass costs one more batch "
+                             "through the network and moves the landmarks nearer those of a "
+                             "well-aligned face (docs/deployment.md)")
     parser.add_argument("--video", action="store_true",
                         help="treat every input as a video (by default by file extension)")
     parser.add_argument("--webcam", metavar="SOURCE",
@@ -105,7 +110,7 @@ def main(argv=None) -> int:
 
     predictor = Predictor(args.model, detector=args.detector, backend=args.backend,
                           flip=args.flip, detector_model=args.detector_model,
-                          min_face_size=args.min_face)
+                          min_face_size=args.min_face, refine=args.refine)
     tracker = None
     if args.track:
         from lotr_gluon.deploy.tracking import FaceTracker

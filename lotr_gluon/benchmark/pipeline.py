@@ -19,6 +19,7 @@ class PipelineRow:
     model: str
     backend: str
     detector: str
+    refine: int  # the Predictor's re-alignment passes, each another crops + network
     faces: int
     photo_ms: float  # Predictor(image), the whole call
     detector_ms: float
@@ -30,7 +31,8 @@ class PipelineRow:
         return asdict(self)
 
     def __str__(self) -> str:
-        return (f"photo pipeline ({self.model}, {self.backend}, {self.detector}): "
+        refined = f", refine {self.refine}" if self.refine else ""
+        return (f"photo pipeline ({self.model}, {self.backend}, {self.detector}{refined}): "
                 f"{self.faces} faces in {self.photo_ms:.1f} ms a photo = detector "
                 f"{self.detector_ms:.1f} + crops {self.crops_ms:.1f} + network "
                 f"{self.network_ms:.1f} + back to the photo {self.back_projection_ms:.2f} ms")
@@ -39,7 +41,8 @@ class PipelineRow:
 def benchmark_pipeline(predictor: Predictor, image: np.ndarray, repeat: int = 30,
                        warmup: int = 3) -> PipelineRow:
     """Time ``predictor`` on ``image`` (a BGR array, so no decoding is counted), whole and by
-    part, each a median of ``repeat`` runs."""
+    part, each a median of ``repeat`` runs. The parts are one pass: with ``refine`` passes the
+    whole call also cuts the crops and runs the network that many times more."""
     faces = predictor.detector(image)
     cut = [predictor.crop(image, face) for face in faces]
     crops = np.stack([c for c, _ in cut]) if cut else None
@@ -54,7 +57,8 @@ def benchmark_pipeline(predictor: Predictor, image: np.ndarray, repeat: int = 30
 
     return PipelineRow(
         predictor.model.name, predictor.backend,
-        getattr(predictor.detector, "description", "a detector callable"), len(faces),
+        getattr(predictor.detector, "description", "a detector callable"), predictor.refine,
+        len(faces),
         photo_ms=time_of(lambda: predictor(image)),
         detector_ms=time_of(lambda: predictor.detector(image)),
         crops_ms=time_of(lambda: [predictor.crop(image, face) for face in faces]),
