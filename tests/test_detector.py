@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import lotr_gluon
+from lotr_gluon.errors import UserError
 
 SIDE = 640
 STRIDES = (8, 16, 32)
@@ -166,6 +167,12 @@ def test_detections_are_matched_by_five_points_recorded_and_resumed(tmp_path):
     again = detect_split(samples, lambda p: p, detector, schema, path, progress=False)
     assert calls == ["img3.jpg"] and again == records
     assert read_detections(path) == records
+    # a file one detector wrote is not resumed by another: the two would mix
+    named = str(tmp_path / "named" / "train.jsonl")
+    detect_split(samples[:2], lambda p: p, detector, schema, named, progress=False, name="one")
+    detect_split(samples, lambda p: p, detector, schema, named, progress=False, name="one")
+    with pytest.raises(UserError, match=r"written by another detector \(one, not two\)"):
+        detect_split(samples, lambda p: p, detector, schema, named, progress=False, name="two")
 
 
 def test_detect_faces_tool_on_a_synthetic_set(tmp_path):
@@ -328,3 +335,12 @@ def test_lazy_detectors_unpickled_in_one_process_share_one_network():
     assert first(image) == second(image) == []
     assert first._detector is second._detector
     assert pickle.loads(pickle.dumps(first))._detector is None  # pickles without its network
+
+
+def test_the_help_names_every_detector_that_get_detector_builds():
+    """The tools' --detector help is read without loading the detectors: its names must be
+    the registry's, plus ``default``."""
+    from lotr_gluon.data.detector import DETECTORS
+    from lotr_gluon.data.detector_names import DETECTOR_NAMES
+
+    assert DETECTOR_NAMES[0] == "default" and sorted(DETECTOR_NAMES[1:]) == sorted(DETECTORS)

@@ -47,19 +47,29 @@ def _iou(a, b):
     return inter / (np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter)
 
 
-def test_six_faces_of_t1_as_the_package_itself_finds_them(t1):
+@pytest.mark.parametrize("size", [(640, 480), (617, 451), (1000, 751)],
+                         ids=["as is", "padded", "scaled down unevenly and padded"])
+def test_six_faces_of_t1_as_the_package_itself_finds_them(t1, size):
+    """The package runs the network on the whole photo, unpadded, in photo pixels: on the
+    pixels ours sees (a photo over 640 px scaled down, 1000 x 751 to 640 x 481), its faces
+    mapped back to the photo side by side."""
+    import cv2
     import retinaface
 
-    theirs = retinaface.detect_faces(np.ascontiguousarray(t1[:, :, ::-1]), score_threshold=0.5)
-    boxes, scores, points = retinaface_mnet.RetinaFaceMnet(threshold=0.5)(t1)
+    photo = cv2.resize(t1, size) if size != t1.shape[1::-1] else t1
+    seen = cv2.resize(photo, (640, 481), interpolation=cv2.INTER_AREA) if size[0] > 640 else photo
+    back = np.array(size, float) / seen.shape[1::-1]
+    theirs = retinaface.detect_faces(np.ascontiguousarray(seen[:, :, ::-1]), score_threshold=0.5)
+    boxes, scores, points = retinaface_mnet.RetinaFaceMnet(threshold=0.5)(photo)
     assert len(theirs) == len(scores) == 6 and np.all(np.diff(scores) <= 0)
     for face in theirs:
-        box = np.array([face.x, face.y, face.x + face.width, face.y + face.height], float)
+        corners = [face.x, face.y, face.x + face.width, face.y + face.height]
+        box = np.array(corners) * np.tile(back, 2)
         iou = [_iou(box, b) for b in boxes]
         best = int(np.argmax(iou))
         assert iou[best] > 0.9
-        five = np.array([[p.x, p.y] for p in face.landmarks], float)
-        assert np.abs(points[best] - five).max() < 0.05 * face.width
+        five = np.array([[p.x, p.y] for p in face.landmarks], float) * back
+        assert np.abs(points[best] - five).max() < 0.05 * face.width * back[0]
         assert points[best][0, 0] < points[best][1, 0]  # the image-left eye first
 
 

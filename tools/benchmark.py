@@ -53,7 +53,7 @@ from lotr_gluon.runtime import configure_runtime
 configure_runtime(engine="NaiveEngine")
 
 from lotr_gluon.cli import parse_overrides, run_main  # noqa: E402
-from lotr_gluon.data.detector import DETECTOR_HELP, DETECTOR_NAMES, resolve_detector  # noqa: E402
+from lotr_gluon.data.detector_names import DETECTOR_HELP, DETECTOR_NAMES  # noqa: E402
 from lotr_gluon.errors import UserError  # noqa: E402
 
 
@@ -93,6 +93,8 @@ def _models(args) -> list:
     for line in ratio_lines(rows):
         print(line)
     if not args.no_detector:
+        from lotr_gluon.data.detector import resolve_detector
+
         backend, _ = resolve_detector(args.detector)
         timing = benchmark_detector(detector_photo(args.photo), args.detector,
                                     repeat=max(3, args.repeat // 3))

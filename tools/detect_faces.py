@@ -21,7 +21,7 @@ import argparse
 import os
 
 from lotr_gluon.cli import run_main
-from lotr_gluon.data.detector import DETECTOR_HELP
+from lotr_gluon.data.detector_names import DETECTOR_HELP
 from lotr_gluon.errors import UserError
 
 

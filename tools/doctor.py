@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from lotr_gluon.cli import run_main
-from lotr_gluon.data.detector import DETECTOR_NAMES
+from lotr_gluon.data.detector_names import DETECTOR_NAMES
 
 
 def main(argv=None) -> int:

@@ -35,7 +35,7 @@ from lotr_gluon.runtime import configure_runtime
 configure_runtime(engine="NaiveEngine")
 
 from lotr_gluon.cli import EXIT_ERROR, run_main  # noqa: E402
-from lotr_gluon.data.detector import DETECTOR_HELP  # noqa: E402
+from lotr_gluon.data.detector_names import DETECTOR_HELP  # noqa: E402
 from lotr_gluon.data.mtcnn import MIN_FACE_SIZE  # noqa: E402
 from lotr_gluon.deploy.backends import AUTO, BACKENDS, DEFAULT_BACKEND  # noqa: E402
 from lotr_gluon.deploy.tracking import DEFAULT_BETA, DEFAULT_MIN_CUTOFF  # noqa: E402
@@ -102,6 +102,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.inputs and args.webcam is None:
         parser.error("give image/video paths or --webcam N")
+    if args.refine and args.track:
+        parser.error("--refine re-aligns faces the detector found; --track already re-aligns "
+                     "each frame from the last one's landmarks: give one of them")
     source = int(args.webcam) if args.webcam is not None and args.webcam.isdigit() else args.webcam
 
     from lotr_gluon.batch.annotate import Annotator, expand_inputs

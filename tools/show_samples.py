@@ -13,7 +13,7 @@ from lotr_gluon.runtime import configure_runtime
 
 configure_runtime()  # MXNet's OpenMP threads, before anything imports mxnet
 
-from lotr_gluon.data.detector import DETECTOR_HELP  # noqa: E402
+from lotr_gluon.data.detector_names import DETECTOR_HELP  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -24,6 +24,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import UserError
 from ..fileio import append_json_lines, read_json_lines
 from ..metrics import normaliser
 from .detector import Face
@@ -103,6 +104,11 @@ def detect_split(samples: Sequence[Sample], read_image: Callable[[str], np.ndarr
     key = (lambda s: os.path.relpath(s.image_path, root)) if root else (  # noqa: E731
         lambda s: s.image_path)
     done = read_detections(path)
+    other = next((r["detector"] for r in done.values() if name and r.get("detector", name) != name),
+                 None)
+    if other is not None:  # resuming would mix two detectors' faces in one file
+        raise UserError(f"{path}: written by another detector ({other}, not {name}); remove it "
+                        f"to detect again, or pass --out FOLDER to keep both")
     todo = [(key(s), s) for s in samples if key(s) not in done]
     chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
     work = partial(_detect_chunk, detector, read_image, schema, name)

