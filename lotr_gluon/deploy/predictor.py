@@ -7,7 +7,7 @@ go through the network as one batch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import List, Optional, Tuple, Union
 
 import mxnet as mx
@@ -142,18 +142,13 @@ class Predictor:
         faces = self.detector(image)
         if not faces:
             return []
-        crops, matrices = zip(*(self.crop(image, face) for face in faces))
-        photo = self._in_photo(self.predict_crops(np.stack(crops)), matrices)
-        for _ in range(self.refine):
-            # Re-aligned from the model's own five points, which sit nearer the annotation's
-            # than a detector's (docs/deployment.md, refining the alignment).
-            matrices = [self.crop_spec.matrix(five_points=self.schema.five_point(points))
-                        for points in photo]
-            crops = [self.crop_spec.cut(image, matrix) for matrix in matrices]
-            photo = self._in_photo(self.predict_crops(np.stack(crops)), matrices)
+        aligned = faces
+        for done in range(self.refine + 1):
+            crops, matrices = zip(*(self.crop(image, face) for face in aligned))
+            photo = [transform_points(points, invert(matrix))
+                     for points, matrix in zip(self.predict_crops(np.stack(crops)), matrices)]
+            if done < self.refine:  # the next pass aligns from the model's own five points,
+                # nearer the annotation's than a detector's (docs/deployment.md, refining)
+                aligned = [replace(face, five_points=self.schema.five_point(points))
+                           for face, points in zip(aligned, photo)]
         return [FaceLandmarks(face.box, face.score, points) for face, points in zip(faces, photo)]
-
-    @staticmethod
-    def _in_photo(landmarks: np.ndarray, matrices) -> List[np.ndarray]:
-        return [transform_points(points, invert(matrix))
-                for points, matrix in zip(landmarks, matrices)]
