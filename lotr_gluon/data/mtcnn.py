@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from ..errors import UserError
+from .openvino_shapes import CompiledPerShape
 
 # P-Net's window at the first pyramid level, photo pixels: the default smallest face. 48 is
 # faster, but on the video benchmark's frames it missed 4.6% of the faces in view against
@@ -54,28 +55,16 @@ def network_files() -> Dict[str, str]:
 
 
 def _openvino_network(path: str, outputs: Sequence[str], crops: bool) -> Network:
-    """A compiled model per input shape (static shapes run faster than one dynamic model):
-    P-Net's shapes are the pyramid's, fixed for a photo size; a batch of ``crops`` is padded
-    to a multiple of ``CROP_BATCH_STEP`` so that a few models serve every count."""
+    """A compiled model per input shape (:class:`.openvino_shapes.CompiledPerShape`): P-Net's
+    shapes are the pyramid's, fixed for a photo size; a batch of ``crops`` is padded to a
+    multiple of ``CROP_BATCH_STEP`` so that a few models serve every count."""
     import openvino as ov
 
-    core = ov.Core()
-    config = {"INFERENCE_PRECISION_HINT": "bf16", "PERFORMANCE_HINT": "LATENCY"}
-    requests: Dict[Tuple[int, ...], object] = {}
-    lock = threading.Lock()
+    def prepare(steps) -> None:  # uint8 in, scaled as the networks were trained
+        steps.input().tensor().set_element_type(ov.Type.u8)
+        steps.input().preprocess().convert_element_type(ov.Type.f32).mean(127.5).scale(128.0)
 
-    def request_for(shape: Tuple[int, ...]):
-        if shape not in requests:
-            model = core.read_model(path)
-            model.reshape({model.input(0): ov.PartialShape(list(shape))})
-            # uint8 in, scaled inside the compiled model: a quarter of the bytes to hand over
-            steps = ov.preprocess.PrePostProcessor(model)
-            steps.input().tensor().set_element_type(ov.Type.u8)
-            steps.input().preprocess().convert_element_type(ov.Type.f32).mean(127.5) \
-                .scale(128.0)
-            compiled = core.compile_model(steps.build(), "CPU", config)
-            requests[shape] = compiled.create_infer_request()
-        return requests[shape]
+    network = CompiledPerShape(path, outputs, "bf16", prepare)
 
     def run(batch: np.ndarray) -> List[np.ndarray]:
         count = len(batch)
@@ -84,11 +73,7 @@ def _openvino_network(path: str, outputs: Sequence[str], crops: bool) -> Network
                               + batch.shape[1:], np.uint8)
             padded[:count] = batch
             batch = padded
-        with lock:  # one infer request a shape, one call at a time
-            request = request_for(batch.shape)
-            request.infer({0: batch}, share_inputs=True)
-            return [np.array(request.get_tensor(name).data[:count], copy=True)
-                    for name in outputs]
+        return [out[:count] for out in network(batch)]
 
     return run
 

@@ -18,14 +18,13 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
-import threading
-from collections import OrderedDict
 from typing import Callable, Optional, Tuple
 
 import cv2
 import numpy as np
 
 from ..errors import UserError
+from .openvino_shapes import CompiledPerShape
 
 STRIDES = (8, 16, 32)
 ANCHOR_SIZES = ((16, 32), (64, 128), (256, 512))  # pixels of the network's input
@@ -40,6 +39,7 @@ SHAPES_KEPT = (MAX_SIDE // PAD) ** 2  # compiled models kept: every padded shape
 SCORE_THRESHOLD = 0.5  # insightface's detection threshold
 NMS_THRESHOLD = 0.4  # intersection over union, the model's evaluation setting
 
+OUTPUTS = ("loc", "conf", "landmarks")  # the network's box offsets, scores and point offsets
 Network = Callable[[np.ndarray], Tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
@@ -77,39 +77,20 @@ def network_runtime() -> str:
 
 
 def _openvino_network(model: bytes, precision: str) -> Network:
-    """A compiled model per input shape (static shapes run faster than one dynamic model),
-    taking the padded BGR ``uint8`` photo as it is, ``(1, H, W, 3)``: the mean and the layout
-    change are done inside the compiled model."""
+    """A compiled model per padded photo shape (:class:`.openvino_shapes.CompiledPerShape`),
+    taking the BGR ``uint8`` photo as it is, ``(1, H, W, 3)``: the mean and the layout change
+    are done inside the compiled model."""
     import openvino as ov
 
-    core = ov.Core()
-    config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
-    requests: "OrderedDict[Tuple[int, ...], object]" = OrderedDict()
-    lock = threading.Lock()
-
-    def request_for(shape: Tuple[int, ...]):
-        if shape in requests:
-            requests.move_to_end(shape)
-            return requests[shape]
-        network = core.read_model(model, b"")
-        network.reshape({network.input(0): ov.PartialShape([1, 3, shape[1], shape[2]])})
-        steps = ov.preprocess.PrePostProcessor(network)
+    def prepare(steps) -> None:
         steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
         steps.input().model().set_layout(ov.Layout("NCHW"))
         steps.input().preprocess().convert_element_type(ov.Type.f32).mean(list(MEAN_BGR))
-        requests[shape] = core.compile_model(steps.build(), "CPU", config).create_infer_request()
-        if len(requests) > SHAPES_KEPT:
-            requests.popitem(last=False)
-        return requests[shape]
 
-    def run(image: np.ndarray):
-        with lock:  # one infer request a shape, one call at a time
-            request = request_for(image.shape)
-            request.infer({0: image}, share_inputs=True)
-            return tuple(np.array(request.get_output_tensor(k).data[0], copy=True)
-                         for k in range(3))
-
-    return run
+    network = CompiledPerShape(model, OUTPUTS, precision, prepare,
+                               model_shape=lambda shape: (1, 3, shape[1], shape[2]),
+                               kept=SHAPES_KEPT)
+    return lambda image: tuple(out[0] for out in network(image))
 
 
 def _onnxruntime_network(model: bytes) -> Network:
